@@ -1,0 +1,51 @@
+# Two commands for a new user: `make demo` and `make test`. Everything else is a building block.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.8
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install lint types unit e2e docs test demo bench clean
+
+help:
+	@echo "make demo   - run the example DAG end to end against the bundled WapiFlow simulator"
+	@echo "make test   - lint, types, tests (including browser e2e) and docs"
+	@echo "make e2e    - only the end-to-end tests (Airflow UI in headless Chromium, real scheduler)"
+	@echo "make bench  - benchmarks against the simulator (writes benchmarks/results.json)"
+
+# A pinned environment: every package comes from constraints.txt, so every machine gets the same set.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not e2e"
+
+e2e: $(STAMP)
+	$(BIN)/pytest -m e2e
+
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+test: lint types docs
+	$(BIN)/pytest
+
+demo: $(STAMP)
+	$(BIN)/python -m airflow_provider_wapiflow.testing.demo
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) docs/_build .mypy_cache .ruff_cache .pytest_cache
