@@ -1,0 +1,153 @@
+"""Typed errors raised by the WapiFlow hook, and the send outcome each one implies."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+
+from airflow.sdk.exceptions import AirflowException
+
+# WapiFlow's Meta-outage errors carry its own Meta access token in a URL (reference §7.2.4).
+_ACCESS_TOKEN = re.compile(r"(access_token=)[^&\s\"'<>)]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Remove any ``access_token=…`` value from a text WapiFlow returned."""
+    return _ACCESS_TOKEN.sub(r"\1***", text)
+
+
+class SendOutcome(str, enum.Enum):
+    """What a failed request means for a message (DESIGN.md "Retries")."""
+
+    SENT = "sent"
+    """The message reached WapiFlow and was sent."""
+    NOT_SENT = "not_sent"
+    """Nothing was sent: sending again later cannot duplicate."""
+    UNKNOWN = "unknown"
+    """The request reached WapiFlow and the answer does not tell: never resend blindly."""
+
+
+class WapiFlowError(AirflowException):
+    """
+    Base class of every error the WapiFlow hook raises.
+
+    :param message: a human readable explanation (already redacted).
+    :param remark: WapiFlow's machine-readable ``remark``, when it answered with an envelope.
+    :param messages: the envelope's ``message`` list (redacted).
+    :param status_code: the HTTP status, when there was an answer.
+    :param outcome: for a send or a create, whether it may have taken effect.
+    """
+
+    default_outcome: SendOutcome = SendOutcome.NOT_SENT
+    retryable: bool = False
+    """Set by the hook: the failure is transient (5xx, 429, network), so the same request may succeed soon."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        remark: str | None = None,
+        messages: Sequence[str] = (),
+        status_code: int | None = None,
+        outcome: SendOutcome | None = None,
+    ) -> None:
+        self.message = redact(message)
+        super().__init__(self.message)
+        self.remark = remark
+        self.messages = [redact(m) for m in messages]
+        # Shadows AirflowException's class-level HTTPStatus: here it is WapiFlow's HTTP status, if any.
+        self.status_code = status_code  # type: ignore[assignment]
+        self.outcome = outcome or self.default_outcome
+
+    @property
+    def may_have_been_sent(self) -> bool:
+        """True unless the error proves the request had no effect."""
+        return self.outcome is not SendOutcome.NOT_SENT
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keep keyword-only attributes across pickling (multiprocessing, Airflow's exception transport).
+        return (_rebuild, (type(self), self.message, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[WapiFlowError], message: str, state: dict[str, object]) -> WapiFlowError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class WapiFlowInputError(WapiFlowError, ValueError):
+    """Bad input found before any request was made."""
+
+
+class WapiFlowAuthError(WapiFlowError):
+    """WapiFlow refused the credentials (HTTP 401)."""
+
+
+class WapiFlowIPNotAllowedError(WapiFlowAuthError):
+    """The caller's IP address is not on the account's API whitelist."""
+
+    def __init__(self, message: str, *, ip: str | None = None, **kwargs: object) -> None:
+        self.ip = ip
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class WapiFlowValidationError(WapiFlowError):
+    """WapiFlow rejected the input (``remark: validation_error`` and other refusals)."""
+
+
+class WapiFlowNotFoundError(WapiFlowError):
+    """The contact, conversation, template, account or route does not exist."""
+
+
+class WapiFlowNotAContactError(WapiFlowNotFoundError):
+    """The number is not a WapiFlow contact, so nothing was sent (reference §7.2.2)."""
+
+
+class WapiFlowPlanError(WapiFlowError):
+    """The account's plan does not allow the call (no plan, expired, no API access, limits)."""
+
+
+class WapiFlowServerError(WapiFlowError):
+    """
+    A server-side or transport failure: 5xx, ``remark: exception``, a non-JSON body, a lost answer.
+
+    For a send, whether the message went out is in :attr:`outcome`; it is ``UNKNOWN`` unless the
+    failure proves the request was not processed.
+    """
+
+    default_outcome = SendOutcome.UNKNOWN
+
+
+class WapiFlowConnectionError(WapiFlowServerError):
+    """The request failed at the network level (connect failure, timeout, dropped connection)."""
+
+
+class WapiFlowRateLimitError(WapiFlowServerError):
+    """HTTP 429 after every retry: nothing was processed."""
+
+    default_outcome = SendOutcome.NOT_SENT
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class WapiFlowMetaError(WapiFlowServerError):
+    """
+    WapiFlow could not hand the message to Meta (outage) or Meta rejected it: nothing was sent.
+
+    :attr:`transient` is True for an outage (a later try may succeed), False for a rejection
+    of the message itself, such as a wrong number of template parameters.
+    """
+
+    default_outcome = SendOutcome.NOT_SENT
+
+    def __init__(self, message: str, *, transient: bool, **kwargs: object) -> None:
+        self.transient = transient
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+#: Errors that stop a whole batch: every later request would fail the same way.
+BATCH_FATAL_ERRORS: tuple[type[WapiFlowError], ...] = (WapiFlowAuthError, WapiFlowPlanError)

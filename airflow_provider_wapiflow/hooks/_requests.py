@@ -1,0 +1,252 @@
+"""
+What to send for each WapiFlow endpoint, shared by the sync and the async hook.
+
+Every builder checks its input and raises :class:`WapiFlowInputError` before any request exists, so
+bad input never reaches WapiFlow. Paths, query names and form field names follow the reference.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_wapiflow.exceptions import WapiFlowInputError
+from airflow_provider_wapiflow.media import MediaFile, MediaSource, load_media
+from airflow_provider_wapiflow.models import ConversationStatus, mask_phone
+
+_DIGITS = re.compile(r"^[0-9]+$")
+_CONTACT_NAME_MAX = 40  # firstname / lastname: required|string|max:40
+
+Form = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One call to WapiFlow, before the base URL and credentials are added."""
+
+    method: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    form: Form = field(default_factory=list)
+    files: dict[str, MediaFile] = field(default_factory=dict)
+    is_send: bool = False
+    """A WhatsApp message goes out if this succeeds (send-message, send-template-message)."""
+
+    @property
+    def safe(self) -> bool:
+        """Whether repeating the request can have no extra effect (reads)."""
+        return self.method == "GET"
+
+    def describe(self) -> str:
+        """``METHOD path`` for logs and errors, without any personal data."""
+        return f"{self.method} {self.path}"
+
+
+def _int_param(name: str, value: Any, *, minimum: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise WapiFlowInputError(f"'{name}' must be an integer >= {minimum}, got {value!r}")
+    return str(value)
+
+
+def _id(name: str, value: Any) -> str:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    return _int_param(name, value, minimum=1)
+
+
+def _page_params(page: int, per_page: int, search: str | None) -> dict[str, str]:
+    params = {
+        "page": _int_param("page", page, minimum=1),
+        "paginate": _int_param("per_page", per_page, minimum=1),
+    }
+    if search is not None:
+        if not isinstance(search, str):
+            raise WapiFlowInputError(f"'search' must be a string, got {type(search).__name__}")
+        if search:
+            params["search"] = search
+    return params
+
+
+def _phone_fields(mobile_code: Any, mobile: Any) -> Form:
+    code, number = str(mobile_code if mobile_code is not None else "").strip(), str(mobile or "").strip()
+    if not code:
+        raise WapiFlowInputError("'mobile_code' is required")
+    if code.startswith("+"):
+        raise WapiFlowInputError(f"'mobile_code' {code!r} must be the country code without '+'")
+    if not _DIGITS.match(code):
+        raise WapiFlowInputError(f"'mobile_code' {code!r} must contain digits only")
+    if not number:
+        raise WapiFlowInputError("'mobile' is required")
+    if not _DIGITS.match(number):
+        raise WapiFlowInputError(
+            f"'mobile' {mask_phone(number)} must contain digits only (no '+', spaces or dashes)"
+        )
+    return [("mobile_code", code), ("mobile", number)]
+
+
+def list_contacts(page: int = 1, per_page: int = 20, search: str | None = None) -> ApiRequest:
+    return ApiRequest("GET", "contact/list", params=_page_params(page, per_page, search))
+
+
+def save_contact(
+    contact_id: int | None,
+    firstname: str,
+    lastname: str,
+    mobile_code: str,
+    mobile: str,
+    city: str | None = None,
+    state: str | None = None,
+    post_code: str | None = None,
+    address: str | None = None,
+    profile_image: MediaSource | None = None,
+) -> ApiRequest:
+    """contact/store, or contact/update/{id}: a full replace, so every field is sent."""
+    form: Form = []
+    for name, value in (("firstname", firstname), ("lastname", lastname)):
+        if not isinstance(value, str) or not value.strip():
+            raise WapiFlowInputError(f"'{name}' is required and must be a non-empty string")
+        if len(value) > _CONTACT_NAME_MAX:
+            raise WapiFlowInputError(f"'{name}' must not be longer than {_CONTACT_NAME_MAX} characters")
+        form.append((name, value))
+    form += _phone_fields(mobile_code, mobile)
+    for name, optional in (("city", city), ("state", state), ("post_code", post_code), ("address", address)):
+        if optional is None:
+            continue
+        if not isinstance(optional, str):
+            raise WapiFlowInputError(f"'{name}' must be a string, got {type(optional).__name__}")
+        form.append((name, optional))
+    files = {"profile_image": load_media("profile_image", profile_image)} if profile_image is not None else {}
+    path = "contact/store" if contact_id is None else f"contact/update/{_id('contact_id', contact_id)}"
+    return ApiRequest("POST", path, form=form, files=files)
+
+
+def delete_contact(contact_id: int) -> ApiRequest:
+    return ApiRequest("DELETE", f"contact/delete/{_id('contact_id', contact_id)}")
+
+
+def list_conversations(
+    status: int | None = None, page: int = 1, per_page: int = 20, search: str | None = None
+) -> ApiRequest:
+    params = _page_params(page, per_page, search)
+    if status is not None:
+        params["status"] = str(int(ConversationStatus(status)))
+    return ApiRequest("GET", "inbox/conversation-list", params=params)
+
+
+def get_conversation(conversation_id: int) -> ApiRequest:
+    return ApiRequest("GET", f"inbox/conversation-details/{_id('conversation_id', conversation_id)}")
+
+
+def set_conversation_status(conversation_id: int, status: int) -> ApiRequest:
+    try:
+        value = ConversationStatus(status)
+    except ValueError:
+        raise WapiFlowInputError(f"'status' must be a ConversationStatus (0-3), got {status!r}") from None
+    if value is ConversationStatus.UNREAD:
+        raise WapiFlowInputError(
+            "'status' UNREAD (4) cannot be set through the API: WapiFlow accepts NONE (0), DONE (1), "
+            "PENDING (2) and IMPORTANT (3)"
+        )
+    path = f"inbox/change-conversation-status/{_id('conversation_id', conversation_id)}"
+    return ApiRequest("POST", path, form=[("status", str(int(value)))])
+
+
+def list_templates(page: int = 1, per_page: int = 20) -> ApiRequest:
+    return ApiRequest("GET", "inbox/template-list", params=_page_params(page, per_page, None))
+
+
+def _variables(name: str, values: Sequence[Any] | None) -> Form:
+    if values is None:
+        return []
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise WapiFlowInputError(f"'{name}' must be a list of values, got {type(values).__name__}")
+    form: Form = []
+    for position, value in enumerate(values, start=1):
+        if value is None or isinstance(value, (dict, list, tuple, set)):
+            raise WapiFlowInputError(f"'{name}' value {{{{{position}}}}} must be text, got {value!r}")
+        form.append((f"{name}[]", str(value)))
+    return form
+
+
+def send_template_message(
+    mobile_code: str,
+    mobile: str,
+    template_id: int,
+    from_number: str | None = None,
+    body_variables: Sequence[Any] | None = None,
+    header_variables: Sequence[Any] | None = None,
+) -> ApiRequest:
+    form = _phone_fields(mobile_code, mobile)
+    form.append(("template_id", _id("template_id", template_id)))
+    if from_number:
+        form.append(("from_number", str(from_number)))
+    form += _variables("body_variables", body_variables)
+    form += _variables("header_variables", header_variables)
+    return ApiRequest("POST", "inbox/send-template-message", form=form, is_send=True)
+
+
+def _number(name: str, value: Any, limit: float) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise WapiFlowInputError(f"'{name}' must be a number, got {value!r}") from None
+    if not -limit <= number <= limit:
+        raise WapiFlowInputError(f"'{name}' must be between -{limit:g} and {limit:g}, got {value!r}")
+    return str(value)
+
+
+def send_message(
+    mobile_code: str,
+    mobile: str,
+    message: str | None = None,
+    from_number: str | None = None,
+    image: MediaSource | None = None,
+    document: MediaSource | None = None,
+    video: MediaSource | None = None,
+    audio: MediaSource | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    cta_url_id: int | None = None,
+    interactive_list_id: int | None = None,
+) -> ApiRequest:
+    form = _phone_fields(mobile_code, mobile)
+    media = {
+        kind: source
+        for kind, source in (("image", image), ("document", document), ("video", video), ("audio", audio))
+        if source is not None
+    }
+    if len(media) > 1:
+        raise WapiFlowInputError(
+            f"one media file per message, got {', '.join(media)}: WapiFlow would silently drop all but one"
+        )
+    # WapiFlow's required_if rules accept half a location and send an empty text (reference §7.3).
+    if (latitude is None) != (longitude is None):
+        raise WapiFlowInputError("'latitude' and 'longitude' must be given together")
+    if message is not None and not isinstance(message, str):
+        raise WapiFlowInputError(f"'message' must be a string, got {type(message).__name__}")
+    has_location = latitude is not None
+    if (
+        not (message and message.strip())
+        and not media
+        and not has_location
+        and cta_url_id is None
+        and interactive_list_id is None
+    ):
+        raise WapiFlowInputError(
+            "nothing to send: give 'message', a media file, a location, 'cta_url_id' or 'interactive_list_id'"
+        )
+    if message:
+        form.append(("message", message))
+    if from_number:
+        form.append(("from_number", str(from_number)))
+    if has_location:
+        form.append(("latitude", _number("latitude", latitude, 90)))
+        form.append(("longitude", _number("longitude", longitude, 180)))
+    if cta_url_id is not None:
+        form.append(("cta_url_id", _id("cta_url_id", cta_url_id)))
+    if interactive_list_id is not None:
+        form.append(("interactive_list_id", _id("interactive_list_id", interactive_list_id)))
+    files = {kind: load_media(kind, source) for kind, source in media.items()}
+    return ApiRequest("POST", "inbox/send-message", form=form, files=files, is_send=True)

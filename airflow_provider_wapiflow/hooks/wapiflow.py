@@ -1,0 +1,560 @@
+"""
+WapiFlowHook: one method per WapiFlow endpoint, over an Airflow ``wapiflow`` connection.
+
+The hook sends the ``client-id`` / ``client-secret`` headers, unwraps WapiFlow's envelope, turns
+errors into :mod:`airflow_provider_wapiflow.exceptions` and retries only what cannot send twice.
+``WapiFlowAsyncHook`` does the same with aiohttp for triggers and async notifiers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError, WapiFlowNotFoundError
+from airflow_provider_wapiflow.hooks import _requests as api
+from airflow_provider_wapiflow.hooks._envelope import POST_SEND_EXCEPTION, Answer, connection_error, unwrap
+from airflow_provider_wapiflow.hooks._settings import ConnectionSettings
+from airflow_provider_wapiflow.media import MediaSource
+from airflow_provider_wapiflow.models import TemplateStatus
+
+if TYPE_CHECKING:
+    import aiohttp
+    import requests
+
+DEFAULT_PAGE_SIZE = 100
+
+
+class _WapiFlowHookBase(BaseHook):
+    conn_name_attr = "wapiflow_conn_id"
+    default_conn_name = "wapiflow_default"
+    conn_type = "wapiflow"
+    hook_name = "WapiFlow"
+
+    def __init__(
+        self,
+        wapiflow_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        backoff_base: float | None = None,
+        backoff_max: float | None = None,
+        max_retry_after: float | None = None,
+        pool_size: int = 16,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.wapiflow_conn_id = wapiflow_conn_id
+        self.pool_size = pool_size
+        self._overrides: dict[str, Any] = {
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "backoff_base": backoff_base,
+            "backoff_max": backoff_max,
+            "max_retry_after": max_retry_after,
+        }
+        self.requests_made = 0
+        """HTTP requests sent by this hook, retries included."""
+        self._count_lock = threading.Lock()
+        self._post_send_logged = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(wapiflow_conn_id={self.wapiflow_conn_id!r})"
+
+    def _settings_from(self, conn: Any) -> ConnectionSettings:
+        return ConnectionSettings.from_connection(conn, self._overrides)
+
+    def _log_retry(self, request: api.ApiRequest, error: WapiFlowError, attempt: int, wait: float) -> None:
+        self.log.warning(
+            "%s failed (%s); retry %d in %.1f s",
+            request.describe(),
+            error.message,
+            attempt,
+            wait,
+        )
+
+    def _result(self, request: api.ApiRequest, data: dict[str, Any]) -> dict[str, Any]:
+        if data.pop("_post_send_exception", False) and not self._post_send_logged:
+            self._post_send_logged = True
+            self.log.info(
+                "WapiFlow answers successful template sends with its known post-send error %r "
+                "(a server bug): they are counted as sent, without a conversation id.",
+                POST_SEND_EXCEPTION,
+            )
+        return data
+
+    def _log_answer(self, request: api.ApiRequest, status: int | None, started: float) -> None:
+        self.log.debug(
+            "%s -> HTTP %s in %.0f ms", request.describe(), status, (time.monotonic() - started) * 1000
+        )
+
+
+class WapiFlowHook(_WapiFlowHookBase):
+    """
+    Talk to the WapiFlow external API.
+
+    :param wapiflow_conn_id: an Airflow connection of type ``wapiflow``: host = Base URL (empty: the
+        production URL), login = client-id, password = client-secret.
+    :param timeout: seconds to wait for one answer (overrides the connection's ``timeout`` extra).
+    :param max_retries: retries of requests that are safe to repeat (overrides ``max_retries``).
+    :param backoff_base: first wait between retries, doubled each time (overrides ``backoff_base``).
+    :param backoff_max: longest wait between retries (overrides ``backoff_max``).
+    :param max_retry_after: longest ``Retry-After`` honoured (overrides ``max_retry_after``).
+    :param pool_size: HTTP connections kept open, at least the number of concurrent callers.
+    """
+
+    @cached_property
+    def settings(self) -> ConnectionSettings:
+        """The connection's settings, read once."""
+        return self._settings_from(self.get_connection(self.wapiflow_conn_id))
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """A ``requests.Session`` with a connection pool, credentials and proxy; no redirects."""
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.pool_size, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers.update(self.settings.headers())
+        session.verify = self.settings.verify_ssl
+        if self.settings.proxy:
+            session.proxies = {"http": self.settings.proxy, "https": self.settings.proxy}
+        return session
+
+    def get_conn(self) -> requests.Session:
+        return self.session
+
+    def close(self) -> None:
+        """Close the pooled HTTP connections."""
+        if "session" in self.__dict__:
+            self.session.close()
+            del self.__dict__["session"]
+
+    def _send_once(self, request: api.ApiRequest) -> dict[str, Any]:
+        import requests
+
+        settings = self.settings
+        files = {name: (f.filename, f.content, f.content_type) for name, f in request.files.items()} or None
+        started = time.monotonic()
+        with self._count_lock:
+            self.requests_made += 1
+        try:
+            response = self.session.request(
+                request.method,
+                settings.url(request),
+                params=request.params or None,
+                data=request.form or None,
+                files=files,
+                timeout=(settings.connect_timeout, settings.timeout),
+                allow_redirects=False,
+            )
+        except requests.RequestException as error:
+            self._log_answer(request, None, started)
+            raise connection_error(request, error, connected=_reached_server(error)) from None
+        self._log_answer(request, response.status_code, started)
+        answer = Answer(response.status_code, response.headers, response.content)
+        return self._result(request, unwrap(request, answer))
+
+    def call(self, request: api.ApiRequest) -> dict[str, Any]:
+        """Send one request, retrying as the retry policy allows, and return the envelope's data."""
+        policy = self.settings.retry
+        attempt = 1
+        while True:
+            try:
+                return self._send_once(request)
+            except WapiFlowError as error:
+                if not policy.should_retry(request, error, attempt):
+                    raise
+                wait = policy.wait(error, attempt)
+                self._log_retry(request, error, attempt, wait)
+                time.sleep(wait)
+                attempt += 1
+
+    def _iter_pages(self, build: Callable[[int], api.ApiRequest], key: str) -> Iterator[dict[str, Any]]:
+        page = 1
+        while True:
+            paginator = self.call(build(page))[key]
+            yield from paginator["data"]
+            if not paginator["data"] or paginator["current_page"] >= paginator["last_page"]:
+                return
+            page += 1
+
+    # --- contacts ---------------------------------------------------------------------------------
+
+    def list_contacts(self, page: int = 1, per_page: int = 20, search: str | None = None) -> dict[str, Any]:
+        """
+        Return one page of contacts, newest first, as WapiFlow's paginator dict.
+
+        ``search`` fails on the real server (a known bug, raised as :class:`WapiFlowServerError`).
+        """
+        return dict(self.call(api.list_contacts(page, per_page, search))["contacts"])
+
+    def iter_contacts(
+        self, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every contact, newest first, reading one page at a time."""
+        return self._iter_pages(lambda page: api.list_contacts(page, per_page, search), "contacts")
+
+    def create_contact(
+        self,
+        firstname: str,
+        lastname: str,
+        mobile_code: str,
+        mobile: str,
+        city: str | None = None,
+        state: str | None = None,
+        post_code: str | None = None,
+        address: str | None = None,
+        profile_image: MediaSource | None = None,
+    ) -> dict[str, Any]:
+        """Create a contact and return it. A taken mobile raises :class:`WapiFlowValidationError`."""
+        request = api.save_contact(
+            None, firstname, lastname, mobile_code, mobile, city, state, post_code, address, profile_image
+        )
+        return dict(self.call(request)["contact"])
+
+    def update_contact(
+        self,
+        contact_id: int,
+        firstname: str,
+        lastname: str,
+        mobile_code: str,
+        mobile: str,
+        city: str | None = None,
+        state: str | None = None,
+        post_code: str | None = None,
+        address: str | None = None,
+        profile_image: MediaSource | None = None,
+    ) -> dict[str, Any]:
+        """Replace a contact (WapiFlow resets every optional field not sent) and return it."""
+        request = api.save_contact(
+            contact_id,
+            firstname,
+            lastname,
+            mobile_code,
+            mobile,
+            city,
+            state,
+            post_code,
+            address,
+            profile_image,
+        )
+        return dict(self.call(request)["contact"])
+
+    def delete_contact(self, contact_id: int) -> None:
+        """Delete a contact; WapiFlow refuses contacts with messages or blocked ones."""
+        self.call(api.delete_contact(contact_id))
+
+    # --- conversations ----------------------------------------------------------------------------
+
+    def list_conversations(
+        self, status: int | None = None, page: int = 1, per_page: int = 20, search: str | None = None
+    ) -> dict[str, Any]:
+        """Return one page of conversations (latest message first) as WapiFlow's paginator dict."""
+        return dict(self.call(api.list_conversations(status, page, per_page, search))["conversation"])
+
+    def iter_conversations(
+        self, status: int | None = None, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every conversation matching ``status`` / ``search``, one page at a time."""
+        return self._iter_pages(
+            lambda page: api.list_conversations(status, page, per_page, search), "conversation"
+        )
+
+    def get_conversation(self, conversation_id: int) -> dict[str, Any]:
+        """Return a conversation with its contact and notes."""
+        return dict(self.call(api.get_conversation(conversation_id))["conversation"])
+
+    def set_conversation_status(self, conversation_id: int, status: int) -> None:
+        """Set a conversation's status: a :class:`ConversationStatus` other than UNREAD."""
+        self.call(api.set_conversation_status(conversation_id, status))
+
+    # --- messages ---------------------------------------------------------------------------------
+
+    def send_message(
+        self,
+        mobile_code: str,
+        mobile: str,
+        message: str | None = None,
+        from_number: str | None = None,
+        image: MediaSource | None = None,
+        document: MediaSource | None = None,
+        video: MediaSource | None = None,
+        audio: MediaSource | None = None,
+        latitude: float | None = None,
+        longitude: float | None = None,
+        cta_url_id: int | None = None,
+        interactive_list_id: int | None = None,
+    ) -> dict[str, Any]:
+        """
+        Send a free-form message (text, one media file, a location, a CTA URL or a list).
+
+        :return: ``{"conversation_id": …, "message": {…}}``.
+        :raises WapiFlowError: with :attr:`~WapiFlowError.outcome` telling whether it may have been sent.
+        """
+        request = api.send_message(
+            mobile_code, mobile, message, from_number, image, document, video, audio,
+            latitude, longitude, cta_url_id, interactive_list_id,
+        )  # fmt: skip
+        return self.call(request)
+
+    def send_template_message(
+        self,
+        mobile_code: str,
+        mobile: str,
+        template_id: int,
+        from_number: str | None = None,
+        body_variables: Sequence[Any] | None = None,
+        header_variables: Sequence[Any] | None = None,
+    ) -> dict[str, Any]:
+        """
+        Send an approved template; the variables fill its ``{{n}}`` placeholders in order.
+
+        :return: ``{"conversation_id": int | None}``: None when WapiFlow answered with its known
+            post-send error, which means the message was sent.
+        :raises WapiFlowError: with :attr:`~WapiFlowError.outcome` telling whether it may have been sent.
+        """
+        request = api.send_template_message(
+            mobile_code, mobile, template_id, from_number, body_variables, header_variables
+        )
+        return self.call(request)
+
+    # --- templates --------------------------------------------------------------------------------
+
+    def list_templates(self, page: int = 1, per_page: int = 20) -> dict[str, Any]:
+        """Return one page of templates, every status, as WapiFlow's paginator dict."""
+        return dict(self.call(api.list_templates(page, per_page))["templates"])
+
+    def iter_templates(self, per_page: int = DEFAULT_PAGE_SIZE) -> Iterator[dict[str, Any]]:
+        """Yield every template of the account, whatever its status."""
+        return self._iter_pages(lambda page: api.list_templates(page, per_page), "templates")
+
+    def get_template(self, template: int | str) -> dict[str, Any]:
+        """
+        Find a template by id or by name, whatever its status.
+
+        :raises WapiFlowNotFoundError: no such template.
+        """
+        return find_template(self.iter_templates(), template)
+
+    # --- connection test --------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check URL, credentials, IP whitelist and plan with one read-only request."""
+        try:
+            page = self.list_templates(page=1, per_page=1)
+        except (WapiFlowError, ValueError) as error:
+            return False, str(error)
+        except Exception as error:  # the UI shows the text; anything unexpected must not crash the endpoint
+            return False, f"{type(error).__name__}: {error}"
+        return True, f"Connected to WapiFlow at {self.settings.base_url} ({page.get('total', 0)} templates)"
+
+
+def find_template(templates: Iterator[dict[str, Any]], template: int | str) -> dict[str, Any]:
+    """Return the template whose id or name is ``template``."""
+    wanted_id = int(template) if isinstance(template, int) or str(template).isdigit() else None
+    if isinstance(template, bool) or not (wanted_id or (isinstance(template, str) and template.strip())):
+        raise WapiFlowInputError(f"'template' must be a template id or name, got {template!r}")
+    for item in templates:
+        if (wanted_id is not None and item.get("id") == wanted_id) or item.get("name") == template:
+            return item
+    raise WapiFlowNotFoundError(f"WapiFlow has no template {template!r} in this account", remark="not_found")
+
+
+def template_status(template: dict[str, Any]) -> TemplateStatus | None:
+    """The template's status, or None for a value this provider does not know."""
+    try:
+        return TemplateStatus(int(template.get("status", -1)))
+    except (TypeError, ValueError):
+        return None
+
+
+def _reached_server(error: BaseException) -> bool:
+    """False only when the request certainly never reached WapiFlow (DNS, refused, connect timeout)."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(
+        error,
+        (
+            requests.exceptions.ConnectTimeout,
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+        ),
+    ):
+        return False
+    if isinstance(error, requests.exceptions.ProxyError):
+        return False
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, NewConnectionError):
+            return False
+        reason = getattr(cause, "reason", None)
+        if isinstance(reason, NewConnectionError):
+            return False
+        nested = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
+        cause = nested or cause.__cause__ or cause.__context__
+    return True
+
+
+class WapiFlowAsyncHook(_WapiFlowHookBase):
+    """
+    The async twin of :class:`WapiFlowHook` (aiohttp) for triggers and async notifiers.
+
+    Same connection, settings, envelope handling and retry policy; reads and sends only.
+    Use it as an async context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._settings: ConnectionSettings | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def get_settings(self) -> ConnectionSettings:
+        if self._settings is None:
+            self._settings = self._settings_from(await self.aget_connection(self.wapiflow_conn_id))
+        return self._settings
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        if self._session is None or self._session.closed:
+            settings = await self.get_settings()
+            self._session = aiohttp.ClientSession(
+                headers=settings.headers(),
+                timeout=aiohttp.ClientTimeout(sock_connect=settings.connect_timeout, total=settings.timeout),
+                connector=aiohttp.TCPConnector(
+                    limit=self.pool_size, ssl=settings.verify_ssl
+                ),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> WapiFlowAsyncHook:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _send_once(self, request: api.ApiRequest) -> dict[str, Any]:
+        import aiohttp
+
+        settings = await self.get_settings()
+        session = await self._get_session()
+        data: aiohttp.FormData | None = None
+        if request.form or request.files:
+            data = aiohttp.FormData(request.form)
+            for name, media in request.files.items():
+                data.add_field(name, media.content, filename=media.filename, content_type=media.content_type)
+        started = time.monotonic()
+        with self._count_lock:
+            self.requests_made += 1
+        try:
+            async with session.request(
+                request.method,
+                settings.url(request),
+                params=request.params or None,
+                data=data,
+                allow_redirects=False,
+                proxy=settings.proxy,
+            ) as response:
+                body = await response.read()
+                answer = Answer(response.status, dict(response.headers), body)
+        except (aiohttp.ClientConnectorError, aiohttp.InvalidURL) as error:
+            self._log_answer(request, None, started)
+            raise connection_error(request, error, connected=False) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            self._log_answer(request, None, started)
+            raise connection_error(request, error, connected=True) from None
+        self._log_answer(request, answer.status, started)
+        return self._result(request, unwrap(request, answer))
+
+    async def call(self, request: api.ApiRequest) -> dict[str, Any]:
+        """Send one request with the same retry policy as the sync hook."""
+        policy = (await self.get_settings()).retry
+        attempt = 1
+        while True:
+            try:
+                return await self._send_once(request)
+            except WapiFlowError as error:
+                if not policy.should_retry(request, error, attempt):
+                    raise
+                wait = policy.wait(error, attempt)
+                self._log_retry(request, error, attempt, wait)
+                await asyncio.sleep(wait)
+                attempt += 1
+
+    async def list_conversations(
+        self, status: int | None = None, page: int = 1, per_page: int = 20, search: str | None = None
+    ) -> dict[str, Any]:
+        return dict((await self.call(api.list_conversations(status, page, per_page, search)))["conversation"])
+
+    async def iter_conversations(
+        self, status: int | None = None, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE
+    ) -> AsyncIterator[dict[str, Any]]:
+        page = 1
+        while True:
+            paginator = await self.list_conversations(status, page, per_page, search)
+            for item in paginator["data"]:
+                yield item
+            if not paginator["data"] or paginator["current_page"] >= paginator["last_page"]:
+                return
+            page += 1
+
+    async def get_conversation(self, conversation_id: int) -> dict[str, Any]:
+        return dict((await self.call(api.get_conversation(conversation_id)))["conversation"])
+
+    async def list_templates(self, page: int = 1, per_page: int = 20) -> dict[str, Any]:
+        return dict((await self.call(api.list_templates(page, per_page)))["templates"])
+
+    async def get_template(self, template: int | str) -> dict[str, Any]:
+        templates: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            paginator = await self.list_templates(page, DEFAULT_PAGE_SIZE)
+            templates.extend(paginator["data"])
+            if not paginator["data"] or paginator["current_page"] >= paginator["last_page"]:
+                break
+            page += 1
+        return find_template(iter(templates), template)
+
+    async def send_message(
+        self,
+        mobile_code: str,
+        mobile: str,
+        message: str | None = None,
+        from_number: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        return await self.call(api.send_message(mobile_code, mobile, message, from_number, **kwargs))
+
+    async def send_template_message(
+        self,
+        mobile_code: str,
+        mobile: str,
+        template_id: int,
+        from_number: str | None = None,
+        body_variables: Sequence[Any] | None = None,
+        header_variables: Sequence[Any] | None = None,
+    ) -> dict[str, Any]:
+        return await self.call(
+            api.send_template_message(
+                mobile_code, mobile, template_id, from_number, body_variables, header_variables
+            )
+        )

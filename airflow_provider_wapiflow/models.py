@@ -1,0 +1,129 @@
+"""Domain values: statuses, recipients (E.164 parsing) and phone masking."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import phonenumbers
+
+from airflow_provider_wapiflow.exceptions import WapiFlowInputError
+
+
+class ConversationStatus(enum.IntEnum):
+    """A conversation's status in WapiFlow (reference §3.2)."""
+
+    NONE = 0
+    DONE = 1
+    PENDING = 2
+    IMPORTANT = 3
+    UNREAD = 4
+    """Listed by WapiFlow, but the API cannot set it."""
+
+
+class TemplateStatus(enum.IntEnum):
+    """A template's review status (reference §3.3): only approved templates can be sent."""
+
+    PENDING = 0
+    APPROVED = 1
+    REJECTED = 2
+    DISABLED = 3
+
+
+class MessageStatus(enum.IntEnum):
+    """A message's delivery status (reference §3.4)."""
+
+    SCHEDULED = 0
+    SENT = 1
+    DELIVERED = 2
+    READ = 3
+    FAILED = 9
+
+
+def mask_phone(phone: str) -> str:
+    """Mask every digit of a phone number but the last three: ``+34600111222`` → ``+*********222``."""
+    digits = [i for i, char in enumerate(phone) if char.isdigit()]
+    keep = set(digits[-3:])
+    return "".join("*" if char.isdigit() and i not in keep else char for i, char in enumerate(phone))
+
+
+_DIGITS = re.compile(r"^[0-9]+$")
+
+_POSSIBILITY_REASONS = {
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "has an unknown country code",
+    phonenumbers.ValidationResult.TOO_SHORT: "is too short",
+    phonenumbers.ValidationResult.TOO_LONG: "is too long",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "has an invalid length",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Phone:
+    """A WhatsApp number as WapiFlow stores it: country code and national number, digits only."""
+
+    mobile_code: str
+    mobile: str
+
+    @property
+    def e164(self) -> str:
+        return f"+{self.mobile_code}{self.mobile}"
+
+    @property
+    def masked(self) -> str:
+        return mask_phone(self.e164)
+
+    def __str__(self) -> str:
+        # Phones end up in f-strings and logs: show them masked unless asked for e164 explicitly.
+        return self.masked
+
+    @classmethod
+    def parse(cls, phone: str | None = None, mobile_code: Any = None, mobile: Any = None) -> Phone:
+        """
+        Parse and validate a number given as E.164 (``phone``) or as ``mobile_code`` + ``mobile``.
+
+        :raises WapiFlowInputError: naming the field and the reason (the number is masked).
+        """
+        if phone is not None and (mobile_code is not None or mobile is not None):
+            raise WapiFlowInputError("give either 'phone' or 'mobile_code' + 'mobile', not both")
+        if phone is not None:
+            if not isinstance(phone, str):
+                raise WapiFlowInputError(
+                    f"'phone' must be a string in E.164 form, got {type(phone).__name__}"
+                )
+            text = phone.strip()
+            if not text.startswith("+"):
+                raise WapiFlowInputError(
+                    f"'phone' {mask_phone(text)} must be in E.164 form with a leading '+' and country code"
+                )
+            return cls._validated(text, field="phone")
+        if mobile_code is None or mobile is None:
+            missing = "mobile_code" if mobile_code is None else "mobile"
+            raise WapiFlowInputError(
+                f"'{missing}' is missing: give 'phone' (E.164) or 'mobile_code' + 'mobile'"
+            )
+        code, number = str(mobile_code).strip(), str(mobile).strip()
+        if code.startswith("+"):
+            raise WapiFlowInputError(f"'mobile_code' {code!r} must be the country code without '+'")
+        if not _DIGITS.match(code):
+            raise WapiFlowInputError(f"'mobile_code' {code!r} must contain digits only")
+        if not _DIGITS.match(number):
+            raise WapiFlowInputError(f"'mobile' {mask_phone(number)} must contain digits only")
+        return cls._validated(f"+{code}{number}", field="mobile")
+
+    @classmethod
+    def _validated(cls, text: str, *, field: str) -> Phone:
+        try:
+            number = phonenumbers.parse(text, None)
+        except phonenumbers.NumberParseException as error:
+            raise WapiFlowInputError(
+                f"'{field}' {mask_phone(text)} is not a phone number: {error._msg}"
+            ) from None
+        reason = _POSSIBILITY_REASONS.get(phonenumbers.is_possible_number_with_reason(number))
+        if reason is None and not phonenumbers.is_valid_number(number):
+            reason = "is not a valid number for its country"
+        if reason is not None:
+            raise WapiFlowInputError(f"'{field}' {mask_phone(text)} {reason}")
+        national = phonenumbers.national_significant_number(number)
+        return cls(mobile_code=str(number.country_code), mobile=national)
