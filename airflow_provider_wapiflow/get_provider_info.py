@@ -21,9 +21,7 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": [
-            {"integration-name": "WapiFlow", "python-modules": ["airflow_provider_wapiflow.hooks.wapiflow"]}
-        ],
+        "hooks": [{"integration-name": "WapiFlow", "python-modules": ["airflow_provider_wapiflow.hooks.wapiflow"]}],
         "operators": [
             {
                 "integration-name": "WapiFlow",

@@ -22,7 +22,7 @@ class _ReadablePath(Protocol):
     def read_bytes(self) -> bytes: ...
 
 
-MediaSource = Union[str, "os.PathLike[str]", _ReadablePath]
+MediaSource = Union[str, "os.PathLike[str]", _ReadablePath, "MediaFile"]
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,12 @@ def load_media(kind: str, source: MediaSource) -> MediaFile:
     """
     Read ``source`` as a ``kind`` file (image, document, video, audio, profile_image).
 
+    A :class:`MediaFile` (already loaded and checked) is returned as it is.
+
     :raises WapiFlowInputError: the file is missing, of a type WapiFlow refuses for ``kind``, or too big.
     """
+    if isinstance(source, MediaFile):
+        return source
     rule = MEDIA_RULES[kind]
     path = _as_path(source)
     name = path.name

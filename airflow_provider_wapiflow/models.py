@@ -89,9 +89,7 @@ class Phone:
             raise WapiFlowInputError("give either 'phone' or 'mobile_code' + 'mobile', not both")
         if phone is not None:
             if not isinstance(phone, str):
-                raise WapiFlowInputError(
-                    f"'phone' must be a string in E.164 form, got {type(phone).__name__}"
-                )
+                raise WapiFlowInputError(f"'phone' must be a string in E.164 form, got {type(phone).__name__}")
             text = phone.strip()
             if not text.startswith("+"):
                 raise WapiFlowInputError(
@@ -100,9 +98,7 @@ class Phone:
             return cls._validated(text, field="phone")
         if mobile_code is None or mobile is None:
             missing = "mobile_code" if mobile_code is None else "mobile"
-            raise WapiFlowInputError(
-                f"'{missing}' is missing: give 'phone' (E.164) or 'mobile_code' + 'mobile'"
-            )
+            raise WapiFlowInputError(f"'{missing}' is missing: give 'phone' (E.164) or 'mobile_code' + 'mobile'")
         code, number = str(mobile_code).strip(), str(mobile).strip()
         if code.startswith("+"):
             raise WapiFlowInputError(f"'mobile_code' {code!r} must be the country code without '+'")
@@ -117,9 +113,7 @@ class Phone:
         try:
             number = phonenumbers.parse(text, None)
         except phonenumbers.NumberParseException as error:
-            raise WapiFlowInputError(
-                f"'{field}' {mask_phone(text)} is not a phone number: {error._msg}"
-            ) from None
+            raise WapiFlowInputError(f"'{field}' {mask_phone(text)} is not a phone number: {error._msg}") from None
         reason = _POSSIBILITY_REASONS.get(phonenumbers.is_possible_number_with_reason(number))
         if reason is None and not phonenumbers.is_valid_number(number):
             reason = "is not a valid number for its country"

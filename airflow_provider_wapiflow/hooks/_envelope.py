@@ -176,9 +176,7 @@ def _exception_error(request: ApiRequest, messages: list[str], status: int) -> W
         return WapiFlowNotFoundError(f"{request.describe()}: {text}", outcome=SendOutcome.NOT_SENT, **common)
     outcome = SendOutcome.UNKNOWN if request.method != "GET" else SendOutcome.NOT_SENT
     sent_note = " The message may have been sent." if request.is_send else ""
-    return WapiFlowServerError(
-        f"WapiFlow failed on {request.describe()}: {text}{sent_note}", outcome=outcome, **common
-    )
+    return WapiFlowServerError(f"WapiFlow failed on {request.describe()}: {text}{sent_note}", outcome=outcome, **common)
 
 
 def unwrap(request: ApiRequest, answer: Answer) -> dict[str, Any]:
@@ -200,9 +198,7 @@ def unwrap(request: ApiRequest, answer: Answer) -> dict[str, Any]:
         if "maintenance" in location:
             message = f"WapiFlow is in maintenance mode ({request.describe()} redirected to {location})"
         else:
-            message = (
-                f"WapiFlow redirected {request.describe()} to {location!r}: check the connection's Base URL"
-            )
+            message = f"WapiFlow redirected {request.describe()} to {location!r}: check the connection's Base URL"
         # A redirect happens before WapiFlow runs the request: nothing was processed.
         raise _mark_transient(WapiFlowServerError(message, status_code=status, outcome=SendOutcome.NOT_SENT))
     if status == 429:
@@ -245,11 +241,7 @@ def unwrap(request: ApiRequest, answer: Answer) -> dict[str, Any]:
         return dict(data) if isinstance(data, Mapping) else {}
     remark = str(envelope.get("remark") or "")
     messages = _messages(envelope)
-    if (
-        remark == "exception"
-        and request.path == "inbox/send-template-message"
-        and messages == [POST_SEND_EXCEPTION]
-    ):
+    if remark == "exception" and request.path == "inbox/send-template-message" and messages == [POST_SEND_EXCEPTION]:
         return {"conversation_id": None, "_post_send_exception": True}
     if remark == "exception":
         raise _exception_error(request, messages, status)
@@ -263,20 +255,14 @@ def unwrap(request: ApiRequest, answer: Answer) -> dict[str, Any]:
     )
 
 
-def connection_error(
-    request: ApiRequest, error: BaseException, *, connected: bool
-) -> WapiFlowConnectionError:
+def connection_error(request: ApiRequest, error: BaseException, *, connected: bool) -> WapiFlowConnectionError:
     """Wrap a transport failure; ``connected`` says whether the request may have reached WapiFlow."""
     if connected:
         sent_note = " The message may have been sent." if request.is_send else ""
-        message = (
-            f"{request.describe()}: the answer from WapiFlow was lost ({type(error).__name__}).{sent_note}"
-        )
+        message = f"{request.describe()}: the answer from WapiFlow was lost ({type(error).__name__}).{sent_note}"
         outcome = SendOutcome.UNKNOWN
     else:
-        message = (
-            f"{request.describe()}: could not connect to WapiFlow ({type(error).__name__}); nothing was sent"
-        )
+        message = f"{request.describe()}: could not connect to WapiFlow ({type(error).__name__}); nothing was sent"
         outcome = SendOutcome.NOT_SENT
     wrapped = WapiFlowConnectionError(redact(message), outcome=outcome)
     _mark_transient(wrapped)

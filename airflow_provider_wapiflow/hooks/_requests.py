@@ -80,9 +80,7 @@ def _phone_fields(mobile_code: Any, mobile: Any) -> Form:
     if not number:
         raise WapiFlowInputError("'mobile' is required")
     if not _DIGITS.match(number):
-        raise WapiFlowInputError(
-            f"'mobile' {mask_phone(number)} must contain digits only (no '+', spaces or dashes)"
-        )
+        raise WapiFlowInputError(f"'mobile' {mask_phone(number)} must contain digits only (no '+', spaces or dashes)")
     return [("mobile_code", code), ("mobile", number)]
 
 

@@ -151,9 +151,7 @@ def _coerce(name: str, value: Any, conn_id: str) -> Any:
             return number
         return str(value)
     except (TypeError, ValueError):
-        raise WapiFlowInputError(
-            f"connection {conn_id!r}: extra {name!r} has an invalid value {value!r}"
-        ) from None
+        raise WapiFlowInputError(f"connection {conn_id!r}: extra {name!r} has an invalid value {value!r}") from None
 
 
 def _base_url(conn: Connection) -> str:

@@ -90,9 +90,7 @@ class _WapiFlowHookBase(BaseHook):
         return data
 
     def _log_answer(self, request: api.ApiRequest, status: int | None, started: float) -> None:
-        self.log.debug(
-            "%s -> HTTP %s in %.0f ms", request.describe(), status, (time.monotonic() - started) * 1000
-        )
+        self.log.debug("%s -> HTTP %s in %.0f ms", request.describe(), status, (time.monotonic() - started) * 1000)
 
 
 class WapiFlowHook(_WapiFlowHookBase):
@@ -198,9 +196,7 @@ class WapiFlowHook(_WapiFlowHookBase):
         """
         return dict(self.call(api.list_contacts(page, per_page, search))["contacts"])
 
-    def iter_contacts(
-        self, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE
-    ) -> Iterator[dict[str, Any]]:
+    def iter_contacts(self, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE) -> Iterator[dict[str, Any]]:
         """Yield every contact, newest first, reading one page at a time."""
         return self._iter_pages(lambda page: api.list_contacts(page, per_page, search), "contacts")
 
@@ -266,9 +262,7 @@ class WapiFlowHook(_WapiFlowHookBase):
         self, status: int | None = None, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE
     ) -> Iterator[dict[str, Any]]:
         """Yield every conversation matching ``status`` / ``search``, one page at a time."""
-        return self._iter_pages(
-            lambda page: api.list_conversations(status, page, per_page, search), "conversation"
-        )
+        return self._iter_pages(lambda page: api.list_conversations(status, page, per_page, search), "conversation")
 
     def get_conversation(self, conversation_id: int) -> dict[str, Any]:
         """Return a conversation with its contact and notes."""
@@ -435,9 +429,7 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
             self._session = aiohttp.ClientSession(
                 headers=settings.headers(),
                 timeout=aiohttp.ClientTimeout(sock_connect=settings.connect_timeout, total=settings.timeout),
-                connector=aiohttp.TCPConnector(
-                    limit=self.pool_size, ssl=settings.verify_ssl
-                ),
+                connector=aiohttp.TCPConnector(limit=self.pool_size, ssl=settings.verify_ssl),
             )
         return self._session
 
@@ -554,7 +546,5 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
         header_variables: Sequence[Any] | None = None,
     ) -> dict[str, Any]:
         return await self.call(
-            api.send_template_message(
-                mobile_code, mobile, template_id, from_number, body_variables, header_variables
-            )
+            api.send_template_message(mobile_code, mobile, template_id, from_number, body_variables, header_variables)
         )

@@ -1,0 +1,71 @@
+"""
+Test environment: a throw-away AIRFLOW_HOME with a SQLite metadata DB, set before Airflow is imported.
+
+The WapiFlow simulator fixtures (``wapiflow_simulator``, ``wapiflow_connection``) come from the
+provider's own pytest plugin, the same one users get.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DAGS = ROOT / "tests" / "dags"
+EXAMPLE_DAGS = ROOT / "example_dags"
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="wapiflow-airflow-home-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(TEST_DAGS),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [
+                {
+                    "name": "test-dags",
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {"path": str(TEST_DAGS), "refresh_interval": 0},
+                },
+                {
+                    "name": "example-dags",
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {"path": str(EXAMPLE_DAGS), "refresh_interval": 0},
+                },
+            ]
+        ),
+    }
+)
+os.environ.pop("AIRFLOW_CONN_WAPIFLOW_DEFAULT", None)
+
+import pytest  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Create the metadata DB once per session (SQLite in the temporary AIRFLOW_HOME)."""
+    from airflow.utils.db import initdb
+
+    initdb()
+
+
+@pytest.fixture
+def run_dag(airflow_db: None):  # type: ignore[no-untyped-def]
+    """Run a DAG file of tests/dags or example_dags for real with ``dag.test()``; see :mod:`dag_runs`."""
+    from dag_runs import run_dag_file
+
+    return run_dag_file
