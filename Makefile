@@ -42,7 +42,7 @@ test: lint types docs
 	$(BIN)/pytest
 
 demo: $(STAMP)
-	$(BIN)/python -m airflow_provider_wapiflow.testing.demo
+	$(BIN)/python tools/demo.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

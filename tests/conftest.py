@@ -8,6 +8,7 @@ provider's own pytest plugin, the same one users get.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -69,3 +70,28 @@ def run_dag(airflow_db: None):  # type: ignore[no-untyped-def]
     from dag_runs import run_dag_file
 
     return run_dag_file
+
+
+@pytest.fixture
+def debug_logs(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture):  # type: ignore[no-untyped-def]
+    """
+    Everything logged at DEBUG while the test runs, as a function returning the text so far.
+
+    Airflow's task SDK logs through structlog straight to stdout (not through stdlib logging), so
+    both are captured: structlog at the file-descriptor level, stdlib (urllib3…) through caplog.
+    """
+    from airflow._shared.logging.structlog import PER_LOGGER_LEVELS
+
+    saved = PER_LOGGER_LEVELS[""]
+    PER_LOGGER_LEVELS[""] = logging.DEBUG
+    capfd.readouterr()
+    chunks: list[str] = []
+
+    def read() -> str:
+        captured = capfd.readouterr()
+        chunks.append(captured.out + captured.err)
+        return "".join(chunks) + caplog.text
+
+    with caplog.at_level(logging.DEBUG):
+        yield read
+    PER_LOGGER_LEVELS[""] = saved

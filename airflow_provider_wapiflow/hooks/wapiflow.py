@@ -431,6 +431,9 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
                 timeout=aiohttp.ClientTimeout(sock_connect=settings.connect_timeout, total=settings.timeout),
                 connector=aiohttp.TCPConnector(limit=self.pool_size, ssl=settings.verify_ssl),
             )
+            # aiohttp silently repeats idempotent requests on a dropped keep-alive connection; the
+            # retry policy must be the only one deciding what is repeated (a DELETE is not harmless).
+            self._session._retry_connection = False
         return self._session
 
     async def close(self) -> None:
