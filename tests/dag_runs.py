@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conftest import EXAMPLE_DAGS, TEST_DAGS
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DAGS = ROOT / "tests" / "dags"
+EXAMPLE_DAGS = ROOT / "example_dags"
 
 
 @dataclass
@@ -61,4 +63,4 @@ def _result(dag_run: Any) -> DagRunResult:
     return DagRunResult(state=str(dag_run.state), task_states=states, tries=tries, xcoms=xcoms)
 
 
-__all__ = ["DagRunResult", "Path", "run_dag_file"]
+__all__ = ["DagRunResult", "run_dag_file"]

@@ -1,0 +1,575 @@
+"""
+UpsertContactsOperator: make WapiFlow's contacts match a table with the fewest requests.
+
+One streamed read of the contact list finds the existing contacts (contact search is broken on the
+real server, reference §7.2.1); then only the missing contacts are created and only the contacts whose
+fields differ are updated. Every update also uses up the plan's contact allowance on the real server
+(§7.2.6), so a write that changes nothing is a cost to the customer, not only a request.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import threading
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_wapiflow.exceptions import (
+    BATCH_FATAL_ERRORS,
+    SendOutcome,
+    WapiFlowError,
+    WapiFlowInputError,
+    WapiFlowValidationError,
+)
+from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+from airflow_provider_wapiflow.models import Phone
+from airflow_provider_wapiflow.operators._batch import (
+    SUMMARY_LIST_CAP,
+    Progress,
+    check_concurrency,
+    failure_budget,
+    run_bounded,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+NAME_FIELDS = ("firstname", "lastname")
+PHONE_FIELDS = ("phone", "mobile_code", "mobile")
+OPTIONAL_FIELDS = ("city", "state", "post_code", "address")
+ALLOWED_KEYS = (*NAME_FIELDS, *PHONE_FIELDS, *OPTIONAL_FIELDS)
+NAME_MAX_LENGTH = 40  # contact/store and contact/update: firstname, lastname required|string|max:40
+TAKEN_MOBILE = "The mobile has already been taken."
+
+#: Contacts per page of the one pass that builds the index (WapiFlow has no upper cap, reference §2).
+DEFAULT_PAGE_SIZE = 500
+#: Contacts per page when looking for a contact created meanwhile: it is among the newest.
+_LOOKUP_PAGE_SIZE = 50
+#: Problems listed in an error message or logged one by one; the counts stay exact.
+_LISTED_PROBLEMS = 50
+
+# Laravel's TrimStrings middleware trims every input on the server; trimming here too keeps the
+# comparison with what WapiFlow stored exact, so padded warehouse values do not cause an update per run.
+_TRIM = " \t\n\r\x0b\x0c\x00"
+
+Key = tuple[str, str]
+"""(mobile_code, mobile) as WapiFlow stores them: the contact's unique key."""
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    """
+    One validated input row.
+
+    An optional field that is ``None`` (missing or null) leaves the contact's value as it is; ``""``
+    blanks it.
+    """
+
+    position: int
+    phone: Phone
+    firstname: str
+    lastname: str
+    city: str | None = None
+    state: str | None = None
+    post_code: str | None = None
+    address: str | None = None
+
+    @property
+    def key(self) -> Key:
+        return (self.phone.mobile_code, self.phone.mobile)
+
+    def optionals(self) -> dict[str, str | None]:
+        return {name: getattr(self, name) for name in OPTIONAL_FIELDS}
+
+    @classmethod
+    def parse(cls, row: Any, position: int) -> ContactRow:
+        """
+        Validate and normalise one input row.
+
+        :param row: a mapping with ``firstname``, ``lastname``, ``phone`` (E.164) or ``mobile_code`` +
+            ``mobile``, and optionally ``city``, ``state``, ``post_code``, ``address``.
+        :param position: the row's 0-based position in the input, used in error messages.
+        :raises WapiFlowInputError: every problem of the row, each in :attr:`~WapiFlowError.messages`
+            as ``row <position>: <problem>`` (phones masked).
+        """
+        parsed = parse_row(row, position)
+        if isinstance(parsed, ContactRow):
+            return parsed
+        lines = [f"row {position}: {problem}" for problem in parsed]
+        raise WapiFlowInputError("; ".join(lines), messages=lines)
+
+
+def parse_row(row: Any, position: int) -> ContactRow | list[str]:
+    """The parsed row, or every problem it has (without the ``row N:`` prefix)."""
+    if not isinstance(row, Mapping):
+        return [f"a contact must be a mapping of fields, got {type(row).__name__}"]
+    problems = [f"unknown key {key!r} (allowed: {', '.join(ALLOWED_KEYS)})" for key in row if key not in ALLOWED_KEYS]
+    names: dict[str, str] = {}
+    for name in NAME_FIELDS:
+        value = row.get(name)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"{name!r} must be a string, got {type(value).__name__}")
+        elif value is None or not value.strip(_TRIM):
+            problems.append(f"{name!r} is required")
+        elif len(value.strip(_TRIM)) > NAME_MAX_LENGTH:
+            problems.append(f"{name!r} is longer than {NAME_MAX_LENGTH} characters ({len(value.strip(_TRIM))})")
+        else:
+            names[name] = value.strip(_TRIM)
+    phone: Phone | None = None
+    phone_args = {name: row.get(name) for name in PHONE_FIELDS}
+    if all(value is None for value in phone_args.values()):
+        problems.append("a phone is required: give 'phone' (E.164) or 'mobile_code' + 'mobile'")
+    else:
+        try:
+            phone = Phone.parse(**phone_args)
+        except WapiFlowInputError as error:
+            problems.append(error.message)
+    optionals: dict[str, str | None] = {}
+    for name in OPTIONAL_FIELDS:
+        value = row.get(name)
+        # A numeric post code from a warehouse column is common; bool and float would be surprising.
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"{name!r} must be a string, got {type(value).__name__}")
+            continue
+        optionals[name] = None if value is None else value.strip(_TRIM)
+    if problems or phone is None:
+        return problems
+    return ContactRow(
+        position, phone, names["firstname"], names["lastname"],
+        optionals["city"], optionals["state"], optionals["post_code"], optionals["address"],
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExistingContact:
+    """The part of a WapiFlow contact the upsert compares and must send back on a full-replace update."""
+
+    id: int
+    mobile_code: str
+    mobile: str
+    firstname: str
+    lastname: str
+    city: str = ""
+    state: str = ""
+    post_code: str = ""
+    address: str = ""
+
+    @property
+    def key(self) -> Key:
+        return (self.mobile_code, self.mobile)
+
+    def fields(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in (*NAME_FIELDS, *OPTIONAL_FIELDS)}
+
+    @classmethod
+    def from_api(cls, contact: Mapping[str, Any]) -> ExistingContact:
+        # ``address`` is a JSON object column {city, state, post_code, address, country}; a contact made
+        # in the web UI may have none (null), and PHP serialises an empty one as [].
+        place = contact.get("address")
+        if isinstance(place, str):
+            try:
+                place = json.loads(place)
+            except ValueError:
+                place = None
+        place = place if isinstance(place, Mapping) else {}
+        return cls(
+            id=int(contact["id"]),
+            mobile_code=contact_key(contact)[0],
+            mobile=contact_key(contact)[1],
+            firstname=_text(contact.get("firstname")),
+            lastname=_text(contact.get("lastname")),
+            **{name: _text(place.get(name)) for name in OPTIONAL_FIELDS},
+        )
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def contact_key(contact: Mapping[str, Any]) -> Key:
+    """A listed contact's (mobile_code, mobile); WapiFlow may return ``mobile`` as a JSON number."""
+    return (_text(contact.get("mobile_code")).strip().lstrip("+"), _text(contact.get("mobile")).strip())
+
+
+def desired_fields(row: ContactRow, existing: ExistingContact | None) -> dict[str, str | None]:
+    """
+    What the contact should hold after the upsert: the row's fields, and for every optional field the
+    row leaves unset, the contact's current value (an update is a full replace, reference §4.2).
+    """
+    fields: dict[str, str | None] = {"firstname": row.firstname, "lastname": row.lastname}
+    for name, value in row.optionals().items():
+        fields[name] = value if value is not None or existing is None else getattr(existing, name)
+    return fields
+
+
+Action = Literal["create", "update", "unchanged", "skip"]
+
+
+@dataclass(frozen=True)
+class PlannedWrite:
+    """One row's decided action; ``contact`` is the existing contact for an update."""
+
+    action: Action
+    row: ContactRow
+    contact: ExistingContact | None = None
+
+
+def plan_row(row: ContactRow, existing: ExistingContact | None, update_existing: bool) -> PlannedWrite:
+    """Decide what one row needs: create, update, nothing (equal), or skip (differs, updates off)."""
+    if existing is None:
+        return PlannedWrite("create", row)
+    if desired_fields(row, existing) == existing.fields():
+        return PlannedWrite("unchanged", row, existing)
+    return PlannedWrite("update" if update_existing else "skip", row, existing)
+
+
+@dataclass
+class _Outcome:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    failed_count: int = 0
+
+    def fail(self, position: int, error: str) -> None:
+        self.failed_count += 1
+        if len(self.failed) < SUMMARY_LIST_CAP:
+            self.failed.append({"row": position, "error": error})
+
+    def count(self, action: Action) -> None:
+        name = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped"}[action]
+        setattr(self, name, getattr(self, name) + 1)
+
+
+class UpsertContactsOperator(BaseOperator):
+    """
+    Make WapiFlow's contacts match ``contacts``: create the missing, update those that differ.
+
+    Contacts are matched by (mobile_code, mobile) with one read of the contact list. An update
+    sends, for every optional field the row does not set, the contact's current value, so an upsert
+    never blanks a city or post code the input did not mention; ``""`` blanks it on purpose.
+    Creates run before updates: on the real server each update uses up the plan's contact allowance
+    (reference §7.2.6), and that should not starve the new contacts.
+
+    A create that WapiFlow refuses because the mobile was taken meanwhile is resolved by finding the
+    contact in the list (newest first) and updating it if it differs. A write whose outcome is unknown
+    (5xx, lost answer) is reported as failed and not repeated: the next run, or a retry of the task,
+    reads the list again and will not create the contact twice.
+
+    :param contacts: a list of dicts with ``firstname``, ``lastname``, the phone as ``phone`` (E.164)
+        or ``mobile_code`` + ``mobile``, and optionally ``city``, ``state``, ``post_code``,
+        ``address``; templated, or an XComArg. Repeated phones: the last row wins.
+    :param update_existing: update existing contacts whose fields differ; when False, only create.
+    :param concurrency: writes in flight at most (1-64).
+    :param max_failures: rows that may fail, as a count (int) or a ratio of the rows (float), before
+        the task fails; invalid rows within it are skipped and reported as failed.
+    :param dry_run: validate, read the contact list and report what would change, without writing.
+    :param page_size: contacts per page when reading the contact list.
+    :param wapiflow_conn_id: the WapiFlow connection.
+    :return: (XCom) ``created``, ``updated``, ``unchanged``, ``skipped``, ``duplicates``,
+        ``failed`` (``[{row, error}]``, capped), ``failed_count``, ``requests``, ``dry_run``.
+    """
+
+    template_fields: Sequence[str] = ("contacts",)
+    template_fields_renderers = {"contacts": "json"}
+    ui_color = "#25d366"
+
+    def __init__(
+        self,
+        *,
+        contacts: Any,
+        update_existing: bool = True,
+        concurrency: int = 8,
+        max_failures: int | float = 0,
+        dry_run: bool = False,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        wapiflow_conn_id: str = "wapiflow_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.contacts = contacts
+        self.update_existing = update_existing
+        self.concurrency = check_concurrency(concurrency)
+        failure_budget(max_failures, 0)  # validates the type and range at parse time
+        self.max_failures = max_failures
+        # BaseOperator.dry_run() is a method: keep it usable, store the flag under another name.
+        self.is_dry_run = dry_run
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise WapiFlowInputError(f"'page_size' must be a positive integer, got {page_size!r}")
+        self.page_size = page_size
+        self.wapiflow_conn_id = wapiflow_conn_id
+
+    @cached_property
+    def hook(self) -> WapiFlowHook:
+        return WapiFlowHook(self.wapiflow_conn_id, pool_size=self.concurrency)
+
+    # --- input ------------------------------------------------------------------------------------
+
+    def _input_rows(self) -> list[Any]:
+        rows = self.contacts
+        if isinstance(rows, str):
+            # A Jinja template renders to text unless the DAG renders native objects.
+            rows = _literal(rows)
+        if isinstance(rows, (bytes, Mapping)) or not isinstance(rows, Iterable):
+            raise WapiFlowInputError(f"'contacts' must be a list of contact dicts, got {type(rows).__name__}")
+        return list(rows)
+
+    def _parse(self, rows: list[Any], outcome: _Outcome) -> tuple[list[ContactRow], int]:
+        """Valid rows, last row winning per phone, and how many rows were repeats; fails on bad input."""
+        valid: dict[Key, ContactRow] = {}
+        invalid: list[tuple[int, list[str]]] = []
+        duplicates = 0
+        for position, raw in enumerate(rows):
+            row = parse_row(raw, position)
+            if not isinstance(row, ContactRow):
+                invalid.append((position, row))
+                continue
+            if row.key in valid:
+                duplicates += 1
+                del valid[row.key]  # re-inserted below: the batch keeps input order of the winning rows
+            valid[row.key] = row
+        budget = failure_budget(self.max_failures, len(rows))
+        if len(invalid) > budget:
+            lines = [f"row {position}: {problem}" for position, problems in invalid for problem in problems]
+            listed = "\n".join(f"  {line}" for line in lines[:_LISTED_PROBLEMS])
+            more = f"\n  … and {len(lines) - _LISTED_PROBLEMS} more" if len(lines) > _LISTED_PROBLEMS else ""
+            raise WapiFlowInputError(
+                f"{len(invalid)} of {len(rows)} contact rows are invalid (max_failures allows {budget}); "
+                f"nothing was written:\n{listed}{more}",
+                messages=lines,
+            )
+        for position, problems in invalid:
+            outcome.fail(position, "; ".join(problems))
+        if invalid:
+            self.log.warning(
+                "Skipping %d invalid contact rows (max_failures allows %d): %s",
+                len(invalid),
+                budget,
+                "; ".join(f"row {p}: {'; '.join(problems)}" for p, problems in invalid[:_LISTED_PROBLEMS]),
+            )
+        if duplicates:
+            self.log.warning(
+                "%d contact rows repeat the phone of a later row: one contact per phone, the last row wins",
+                duplicates,
+            )
+        return list(valid.values()), duplicates
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def _index(self, wanted: Collection[Key]) -> dict[Key, ExistingContact]:
+        """
+        The existing contacts among ``wanted``, from one streamed pass over the contact list.
+
+        The pass stops early once every wanted phone has been found.
+        """
+        found: dict[Key, ExistingContact] = {}
+        if not wanted:
+            return found
+        listed = 0
+        for contact in self.hook.iter_contacts(per_page=self.page_size):
+            listed += 1
+            key = contact_key(contact)
+            if key in wanted and key not in found:
+                found[key] = ExistingContact.from_api(contact)
+                if len(found) == len(wanted):
+                    break
+        self.log.info("Read %d WapiFlow contacts; %d of %d input phones exist", listed, len(found), len(wanted))
+        return found
+
+    def _find_newest(self, key: Key) -> ExistingContact | None:
+        """Find a contact created after the index was built: newest first, so among the first pages."""
+        for contact in self.hook.iter_contacts(per_page=_LOOKUP_PAGE_SIZE):
+            if contact_key(contact) == key:
+                return ExistingContact.from_api(contact)
+        return None
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def _update(self, contact: ExistingContact, row: ContactRow) -> None:
+        fields = desired_fields(row, contact)
+        self.hook.update_contact(
+            contact.id, row.firstname, row.lastname, contact.mobile_code, contact.mobile,
+            city=fields["city"], state=fields["state"],
+            post_code=fields["post_code"], address=fields["address"],
+        )  # fmt: skip
+
+    def _write(self, write: PlannedWrite) -> Action:
+        """Do one planned write in a worker thread; return the action that took effect."""
+        row = write.row
+        if write.action == "update":
+            assert write.contact is not None
+            self._update(write.contact, row)
+            return "update"
+        try:
+            self.hook.create_contact(
+                row.firstname, row.lastname, row.phone.mobile_code, row.phone.mobile,
+                city=row.city, state=row.state, post_code=row.post_code, address=row.address,
+            )  # fmt: skip
+            return "create"
+        except WapiFlowValidationError as error:
+            if TAKEN_MOBILE not in error.messages:
+                raise
+        # Someone created the contact after the index was read: update it under the same rules.
+        existing = self._find_newest(row.key)
+        if existing is None:
+            raise WapiFlowValidationError(
+                f"WapiFlow says {row.phone.masked} is taken, but the contact is not in the contact list",
+                remark="validation_error",
+                outcome=SendOutcome.NOT_SENT,
+            )
+        resolved = plan_row(row, existing, self.update_existing)
+        if resolved.action == "update":
+            self._update(existing, row)
+        return resolved.action
+
+    def _describe_failure(self, write: PlannedWrite, error: BaseException) -> str:
+        if not isinstance(error, WapiFlowError):
+            return f"{write.action}: {type(error).__name__}: {error}"
+        text = f"{write.action}: {error.message}"
+        if error.outcome is SendOutcome.UNKNOWN:
+            text += (
+                " (the outcome is unknown and the write was not repeated; the next run reads the contact"
+                " list again, so it cannot create the contact twice)"
+                if write.action == "create"
+                else " (the outcome is unknown and the update was not repeated; the next run compares again)"
+            )
+        return text
+
+    def _run_writes(self, writes: list[PlannedWrite], outcome: _Outcome) -> WapiFlowError | None:
+        """Do the writes with bounded concurrency; return the batch-fatal error that stopped them, if any."""
+        stop = threading.Event()
+        fatal: WapiFlowError | None = None
+        progress = Progress(self.log, "upserted", len(writes))
+        started: set[int] = set()
+        logged = 0
+        for write, future in run_bounded(writes, self._write, concurrency=self.concurrency, stop=stop):
+            started.add(write.row.position)
+            error = future.exception()
+            if error is None:
+                outcome.count(future.result())
+                progress.advance()
+                continue
+            if isinstance(error, BATCH_FATAL_ERRORS) and fatal is None:
+                fatal = error
+                stop.set()
+            reason = self._describe_failure(write, error)
+            outcome.fail(write.row.position, reason)
+            progress.advance(failed=True)
+            if logged < _LISTED_PROBLEMS:
+                logged += 1
+                self.log.warning("row %d (%s) failed: %s", write.row.position, write.row.phone.masked, reason)
+        progress.finish()
+        if fatal is not None:
+            not_started = [w for w in writes if w.row.position not in started]
+            for write in not_started:
+                outcome.fail(write.row.position, f"{write.action}: not written, the batch stopped: {fatal.message}")
+            self.log.error("Stopped the batch: %s; %d writes were not started", fatal.message, len(not_started))
+        return fatal
+
+    # --- execute ----------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        rows = self._input_rows()
+        outcome = _Outcome()
+        valid, duplicates = self._parse(rows, outcome)
+        index = self._index({row.key for row in valid})
+        plan = [plan_row(row, index.get(row.key), self.update_existing) for row in valid]
+        writes = [w for w in plan if w.action == "create"] + [w for w in plan if w.action == "update"]
+        for write in plan:
+            if write.action in ("unchanged", "skip"):
+                outcome.count(write.action)
+        verb = "Would" if self.is_dry_run else "Will"
+        self.log.info(
+            "%s create %d and update %d contacts; %d unchanged, %d differ but update_existing=False, "
+            "%d invalid, %d repeated rows (of %d rows)",
+            verb,
+            sum(w.action == "create" for w in plan),
+            sum(w.action == "update" for w in plan),
+            outcome.unchanged,
+            outcome.skipped,
+            outcome.failed_count,
+            duplicates,
+            len(rows),
+        )
+        fatal = None
+        if self.is_dry_run:
+            for write in writes:
+                outcome.count(write.action)
+        elif writes:
+            try:
+                fatal = self._run_writes(writes, outcome)
+            finally:
+                self.hook.close()
+        summary = self._summary(outcome, duplicates)
+        self.log.info(
+            "%screated %d, updated %d, unchanged %d, skipped %d, failed %d; %d requests",
+            "dry run: " if self.is_dry_run else "",
+            outcome.created,
+            outcome.updated,
+            outcome.unchanged,
+            outcome.skipped,
+            outcome.failed_count,
+            summary["requests"],
+        )
+        budget = failure_budget(self.max_failures, len(rows))
+        if fatal is None and outcome.failed_count <= budget:
+            return summary
+        if (ti := context.get("ti")) is not None:
+            # A failing try returns no XCom; keep its summary where downstream "all_done" tasks can read it.
+            ti.xcom_push(key="summary", value=summary)
+        if fatal is not None:
+            raise type(fatal)(
+                f"WapiFlow stopped the contact upsert: {fatal.message} ({_counts(summary)})",
+                remark=fatal.remark,
+                messages=fatal.messages,
+                status_code=fatal.status_code,
+            ) from fatal
+        listed = "; ".join(f"row {f['row']}: {f['error']}" for f in summary["failed"][:10])
+        more = f"; … and {outcome.failed_count - 10} more" if outcome.failed_count > 10 else ""
+        raise WapiFlowError(
+            f"{outcome.failed_count} of {len(rows)} contact rows failed, more than max_failures allows "
+            f"({budget}); {_counts(summary)}: {listed}{more}"
+        )
+
+    def _summary(self, outcome: _Outcome, duplicates: int) -> dict[str, Any]:
+        return {
+            "created": outcome.created,
+            "updated": outcome.updated,
+            "unchanged": outcome.unchanged,
+            "skipped": outcome.skipped,
+            "duplicates": duplicates,
+            "failed": sorted(outcome.failed, key=lambda failure: int(failure["row"])),
+            "failed_count": outcome.failed_count,
+            "requests": self.hook.requests_made if "hook" in self.__dict__ else 0,
+            "dry_run": self.is_dry_run,
+        }
+
+
+def _counts(summary: Mapping[str, Any]) -> str:
+    return (
+        f"created {summary['created']}, updated {summary['updated']}, unchanged {summary['unchanged']}, "
+        f"failed {summary['failed_count']}"
+    )
+
+
+def _literal(text: str) -> Any:
+    """A rendered template: JSON, or the Python literal Jinja makes of a list (never evaluated code)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise WapiFlowInputError(
+            "'contacts' rendered to text that is not a list of contact dicts; pass the XComArg itself "
+            "(e.g. contacts=extract_task.output) or set render_template_as_native_obj=True on the DAG"
+        ) from None

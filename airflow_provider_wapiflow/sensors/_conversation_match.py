@@ -1,0 +1,458 @@
+"""
+Find a WapiFlow conversation and decide whether it meets a :class:`ConversationSensor`'s conditions.
+
+The sensor's poke (sync hook), :class:`ConversationTrigger` (async hook) and
+:class:`SetConversationStatusOperator` all use this module, so that the worker and the triggerer
+cannot disagree on which conversation is meant or on when the wait is over. Only the two small
+``fetch_*`` functions do I/O; everything else is pure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError, WapiFlowServerError
+from airflow_provider_wapiflow.models import ConversationStatus, Phone
+
+if TYPE_CHECKING:
+    from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook, WapiFlowHook
+
+#: Conversations read per page when looking a phone up (the search narrows them to a handful).
+SEARCH_PAGE_SIZE = 100
+
+_JINJA_MARKERS = ("{{", "{%", "{#")
+
+
+def is_templated(value: Any) -> bool:
+    """
+    Whether ``value`` is only known once the task runs: a Jinja string or an XComArg.
+
+    Such values are checked at execute, after rendering, instead of at DAG parse time.
+    """
+    if isinstance(value, str):
+        return any(marker in value for marker in _JINJA_MARKERS)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(is_templated(item) for item in value)
+    from airflow.sdk import XComArg
+
+    return isinstance(value, XComArg)
+
+
+# --- input parsing ----------------------------------------------------------------------------------
+
+
+def parse_conversation_id(value: Any, field: str = "conversation_id") -> int:
+    """Return ``value`` as a conversation id: a positive int, or a string of digits (a rendered template)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise WapiFlowInputError(f"'{field}' must be a positive integer conversation id, got {value!r}")
+    return value
+
+
+def parse_status(value: Any, field: str = "status") -> ConversationStatus:
+    """
+    Return ``value`` as a :class:`ConversationStatus`.
+
+    Accepts a member, its int value, its name in any case (``"done"``) or a string of digits.
+    """
+    if isinstance(value, ConversationStatus):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            value = int(text)
+        elif text.upper() in ConversationStatus.__members__:
+            return ConversationStatus[text.upper()]
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return ConversationStatus(value)
+        except ValueError:
+            pass
+    names = ", ".join(f"{s.name} ({s.value})" for s in ConversationStatus)
+    raise WapiFlowInputError(f"'{field}' must be a ConversationStatus: one of {names}; got {value!r}")
+
+
+def parse_settable_status(value: Any, field: str = "status") -> ConversationStatus:
+    """Like :func:`parse_status`, but refuse ``UNREAD``, which WapiFlow's API cannot set."""
+    status = parse_status(value, field)
+    if status is ConversationStatus.UNREAD:
+        raise WapiFlowInputError(
+            f"'{field}' UNREAD (4) cannot be set: WapiFlow's API accepts only NONE (0), DONE (1), "
+            "PENDING (2) and IMPORTANT (3). UNREAD is WapiFlow's own marker for unseen messages."
+        )
+    return status
+
+
+def parse_statuses(value: Any, field: str = "statuses") -> frozenset[ConversationStatus] | None:
+    """
+    Return the set of statuses to wait for, or None for "any status".
+
+    Accepts one status or a list of them (see :func:`parse_status`); a rendered template may also
+    give a JSON list (``"[1, 2]"``) or a comma-separated string (``"DONE,PENDING"``).
+    """
+    if value is None:
+        return None
+    items: Iterable[Any]
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except ValueError:
+                raise WapiFlowInputError(f"'{field}' {value!r} is not a JSON list of statuses") from None
+            if not isinstance(items, list):
+                raise WapiFlowInputError(f"'{field}' {value!r} is not a JSON list of statuses")
+        else:
+            items = [part for part in text.split(",") if part.strip()]
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    else:
+        items = [value]
+    statuses = frozenset(parse_status(item, field) for item in items)
+    if not statuses:
+        raise WapiFlowInputError(f"'{field}' is empty: give at least one status, or None for any status")
+    return statuses
+
+
+def parse_datetime(value: Any, field: str) -> datetime:
+    """
+    Return ``value`` as an aware UTC datetime.
+
+    Accepts a datetime (naive means UTC), a pendulum DateTime, or an ISO 8601 string such as
+    ``"2026-11-25T14:53:37Z"``, ``"2026-11-25T14:53:37.123+01:00"`` or ``"2026-11-25 14:53:37"``.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        parsed: datetime | None
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            parsed = _parse_with_pendulum(text)
+        if parsed is None:
+            raise WapiFlowInputError(
+                f"'{field}' must be a datetime or an ISO 8601 string such as '2026-11-25T14:53:37Z', got {value!r}"
+            )
+        value = parsed
+    if not isinstance(value, datetime):
+        raise WapiFlowInputError(
+            f"'{field}' must be a datetime or an ISO 8601 string, got {type(value).__name__} {value!r}"
+        )
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=timezone.utc)
+    utc = value.astimezone(timezone.utc)
+    # A plain datetime, whatever came in (pendulum's DateTime formats and compares its own way).
+    return datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=timezone.utc
+    )
+
+
+def _parse_with_pendulum(text: str) -> datetime | None:
+    import pendulum
+
+    try:
+        parsed = pendulum.parse(text)
+    except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
+        return None
+    return parsed if isinstance(parsed, datetime) else None
+
+
+def to_second(moment: datetime) -> datetime:
+    """Cut a UTC datetime to whole seconds, the precision WapiFlow stores (reference §7.3)."""
+    return moment.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def iso_utc(moment: datetime) -> str:
+    """Format a datetime as ``2026-11-25T14:53:37.250000Z`` (UTC, microseconds kept)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- what is looked for -----------------------------------------------------------------------------
+
+
+def _given(value: Any) -> bool:
+    return value is not None
+
+
+def check_target_args(conversation_id: Any, phone: Any, mobile_code: Any, mobile: Any) -> None:
+    """
+    Check, at DAG parse time, that exactly one way to find the conversation was given.
+
+    Values that are templated are only checked for presence here; :func:`target_from_args` checks
+    them after rendering.
+
+    :raises WapiFlowInputError: naming the fields.
+    """
+    if _given(mobile_code) != _given(mobile):
+        have, missing = ("mobile_code", "mobile") if _given(mobile_code) else ("mobile", "mobile_code")
+        raise WapiFlowInputError(f"'{missing}' is missing: '{have}' needs '{missing}' too")
+    ways = [
+        name
+        for name, value in (
+            ("'conversation_id'", conversation_id),
+            ("'phone'", phone),
+            ("'mobile_code' + 'mobile'", mobile_code),
+        )
+        if _given(value)
+    ]
+    if not ways:
+        raise WapiFlowInputError(
+            "say which conversation: give 'conversation_id', 'phone' (E.164) or 'mobile_code' + 'mobile'"
+        )
+    if len(ways) > 1:
+        raise WapiFlowInputError(
+            f"give only one of 'conversation_id', 'phone', 'mobile_code' + 'mobile'; got {' and '.join(ways)}"
+        )
+    if _given(conversation_id) and not is_templated(conversation_id):
+        parse_conversation_id(conversation_id)
+    if _given(phone) and not is_templated(phone):
+        Phone.parse(phone=phone)
+    if _given(mobile_code) and not (is_templated(mobile_code) or is_templated(mobile)):
+        Phone.parse(mobile_code=mobile_code, mobile=mobile)
+
+
+@dataclass(frozen=True)
+class ConversationTarget:
+    """The conversation meant: by id, or the conversation of a contact's phone number."""
+
+    conversation_id: int | None = None
+    phone: Phone | None = None
+
+    def __post_init__(self) -> None:
+        if (self.conversation_id is None) == (self.phone is None):
+            raise WapiFlowInputError("a conversation is found by 'conversation_id' or by phone, exactly one")
+
+    def describe(self) -> str:
+        """``conversation 7`` or ``the conversation of +*********222`` (the phone masked)."""
+        if self.conversation_id is not None:
+            return f"conversation {self.conversation_id}"
+        return f"the conversation of {self.phone}"
+
+
+def target_from_args(conversation_id: Any, phone: Any, mobile_code: Any, mobile: Any) -> ConversationTarget:
+    """
+    Build the target from an operator's (rendered) arguments, validating each one.
+
+    :raises WapiFlowInputError: naming the field and the reason.
+    """
+    check_target_args(conversation_id, phone, mobile_code, mobile)
+    if _given(conversation_id):
+        return ConversationTarget(conversation_id=parse_conversation_id(conversation_id))
+    if _given(phone):
+        return ConversationTarget(phone=Phone.parse(phone=phone))
+    return ConversationTarget(phone=Phone.parse(mobile_code=mobile_code, mobile=mobile))
+
+
+@dataclass(frozen=True)
+class Check:
+    """The result of one check: done, the conversation (when found) and why it is not done yet."""
+
+    done: bool
+    conversation: dict[str, Any] | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ConversationQuery:
+    """
+    A target and the conditions it must meet, all of them (AND).
+
+    :param target: the conversation meant.
+    :param statuses: the conversation's status must be one of these; None: any status.
+    :param updated_after: the conversation's ``last_message_at`` must be later than this, compared
+        in whole seconds (UTC); None: no condition on messages.
+    """
+
+    target: ConversationTarget
+    statuses: frozenset[ConversationStatus] | None = None
+    updated_after: datetime | None = None
+
+    def describe(self) -> str:
+        conditions = []
+        if self.statuses is not None:
+            conditions.append("status " + " or ".join(s.name for s in sorted(self.statuses)))
+        if self.updated_after is not None:
+            conditions.append(f"a message after {_show(self.updated_after)}")
+        wanted = " and ".join(conditions) if conditions else "to exist"
+        return f"{self.target.describe()} ({wanted})"
+
+    # JSON form, for the trigger's kwargs: plain ints and strings only, never a pickle.
+    def to_json(self) -> dict[str, Any]:
+        phone = self.target.phone
+        return {
+            "conversation_id": self.target.conversation_id,
+            "mobile_code": phone.mobile_code if phone else None,
+            "mobile": phone.mobile if phone else None,
+            "statuses": sorted(int(s) for s in self.statuses) if self.statuses is not None else None,
+            "updated_after": iso_utc(self.updated_after) if self.updated_after is not None else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ConversationQuery:
+        return cls.build(
+            conversation_id=data.get("conversation_id"),
+            mobile_code=data.get("mobile_code"),
+            mobile=data.get("mobile"),
+            statuses=data.get("statuses"),
+            updated_after=data.get("updated_after"),
+        )
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        conversation_id: Any = None,
+        phone: Any = None,
+        mobile_code: Any = None,
+        mobile: Any = None,
+        statuses: Any = None,
+        updated_after: Any = None,
+    ) -> ConversationQuery:
+        """Validate (rendered) arguments into a query. :raises WapiFlowInputError: naming the field."""
+        return cls(
+            target=target_from_args(conversation_id, phone, mobile_code, mobile),
+            statuses=parse_statuses(statuses),
+            updated_after=parse_datetime(updated_after, "updated_after") if updated_after is not None else None,
+        )
+
+    # --- evaluation -----------------------------------------------------------------------------
+
+    def evaluate(self, conversations: Iterable[Mapping[str, Any]]) -> Check:
+        """
+        Decide from what WapiFlow returned.
+
+        By phone, only conversations whose contact has exactly this code and number count (the
+        server's search also matches names and partial numbers); if there are several, the first one
+        meeting the conditions wins (WapiFlow lists the latest activity first).
+        """
+        candidates = self.candidates(conversations)
+        if not candidates:
+            return Check(False, None, f"no conversation yet for {self.target.phone}")
+        reasons = []
+        for conversation in candidates:
+            reason = self.unmet(conversation)
+            if reason is None:
+                return Check(True, conversation, "conditions met")
+            reasons.append(reason)
+        return Check(False, candidates[0], reasons[0])
+
+    def candidates(self, conversations: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The conversations that belong to the target, in WapiFlow's order (latest activity first)."""
+        return [dict(c) for c in conversations if self._is_target(c)]
+
+    def _is_target(self, conversation: Mapping[str, Any]) -> bool:
+        phone = self.target.phone
+        if phone is None:
+            return True
+        contact = conversation.get("contact")
+        if not isinstance(contact, Mapping):
+            return False
+        return (
+            str(contact.get("mobile_code", "")).strip().lstrip("+") == phone.mobile_code
+            and str(contact.get("mobile", "")).strip() == phone.mobile
+        )
+
+    def unmet(self, conversation: Mapping[str, Any]) -> str | None:
+        """Why ``conversation`` does not meet the conditions yet, or None when it meets them all."""
+        unmet = []
+        if self.statuses is not None:
+            status = _status_of(conversation)
+            if status not in self.statuses:
+                shown = status.name if isinstance(status, ConversationStatus) else repr(status)
+                wanted = " or ".join(s.name for s in sorted(self.statuses))
+                unmet.append(f"status is {shown}, waiting for {wanted}")
+        if self.updated_after is not None:
+            raw = conversation.get("last_message_at")
+            if not raw:
+                unmet.append("no message yet")
+            else:
+                try:
+                    last = parse_datetime(raw, "last_message_at")
+                except WapiFlowInputError:
+                    unmet.append(f"unreadable last_message_at {raw!r}")
+                else:
+                    # WapiFlow keeps whole seconds: a message in the same second as updated_after cannot
+                    # be told apart from the message we sent, so only a later second counts.
+                    after = self.updated_after
+                    if not to_second(last) > to_second(after):
+                        unmet.append(f"last message at {_show(last)}, waiting for one after {_show(after)}")
+        return "; ".join(unmet) if unmet else None
+
+
+def _status_of(conversation: Mapping[str, Any]) -> ConversationStatus | Any:
+    raw = conversation.get("status")
+    try:
+        return ConversationStatus(int(raw))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return raw
+
+
+def _show(moment: datetime) -> str:
+    return to_second(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- I/O: the only two functions that talk to WapiFlow -----------------------------------------------
+
+
+def fetch_sync(hook: WapiFlowHook, target: ConversationTarget) -> list[dict[str, Any]]:
+    """Read the conversation by id, or the conversations the server's search finds for the phone."""
+    if target.conversation_id is not None:
+        return [hook.get_conversation(target.conversation_id)]
+    assert target.phone is not None
+    return list(hook.iter_conversations(search=target.phone.mobile, per_page=SEARCH_PAGE_SIZE))
+
+
+async def fetch_async(hook: WapiFlowAsyncHook, target: ConversationTarget) -> list[dict[str, Any]]:
+    """The async twin of :func:`fetch_sync`."""
+    if target.conversation_id is not None:
+        return [await hook.get_conversation(target.conversation_id)]
+    assert target.phone is not None
+    return [c async for c in hook.iter_conversations(search=target.phone.mobile, per_page=SEARCH_PAGE_SIZE)]
+
+
+def check_sync(hook: WapiFlowHook, query: ConversationQuery) -> Check:
+    """Fetch with the sync hook and evaluate."""
+    return query.evaluate(fetch_sync(hook, query.target))
+
+
+async def check_async(hook: WapiFlowAsyncHook, query: ConversationQuery) -> Check:
+    """Fetch with the async hook and evaluate."""
+    return query.evaluate(await fetch_async(hook, query.target))
+
+
+def is_fatal(error: WapiFlowError) -> bool:
+    """
+    Whether waiting longer cannot help.
+
+    Transient failures (:class:`WapiFlowServerError`: 5xx, 429, network, maintenance, a server
+    exception) have already been retried by the hook and count as "not yet". Everything else —
+    credentials, IP whitelist, plan, validation, bad input, an unknown conversation id or a wrong
+    Base URL — fails at once. A phone without a conversation is not an error: it is "not yet".
+    """
+    return not isinstance(error, WapiFlowServerError)
+
+
+__all__ = [
+    "Check",
+    "ConversationQuery",
+    "ConversationTarget",
+    "check_async",
+    "check_sync",
+    "check_target_args",
+    "fetch_async",
+    "fetch_sync",
+    "is_fatal",
+    "is_templated",
+    "iso_utc",
+    "parse_conversation_id",
+    "parse_datetime",
+    "parse_settable_status",
+    "parse_status",
+    "parse_statuses",
+    "target_from_args",
+    "to_second",
+]

@@ -1,0 +1,608 @@
+"""``WapiFlowSimulator``: the simulated WapiFlow server on loopback, with its seeding and inspection API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import socket
+import threading
+import time
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_wapiflow.testing.faults import Fault, FaultMiddleware, FaultRegistry, RequestLog, api_path
+from airflow_provider_wapiflow.testing.state import (
+    CONVERSATION_STATUSES,
+    MESSAGE_RECEIVED,
+    MESSAGE_SENT,
+    PLANS,
+    TEMPLATE_APPROVED,
+    Contact,
+    SimConfig,
+    SimState,
+    parse_ts,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    import uvicorn
+
+DEFAULT_CONNECTION_EXTRA: dict[str, Any] = {"timeout": 10, "max_retries": 3, "backoff_base": 0.05, "backoff_max": 0.5}
+
+
+class WapiFlowSimulator:
+    """A real HTTP server on loopback that behaves like WapiFlow's external API (reference sections 1 to 7).
+
+    By default it is the *real* server, bugs of reference §7.2 included; ``patched=True`` models a
+    server where contact search works, unknown numbers are auto-created, a template send answers
+    ``template_sent`` with its conversation id, and failed sends leave no empty conversation behind.
+
+    Use it as a context manager (``with WapiFlowSimulator() as sim:``) or call ``start()``/``stop()``.
+    Account knobs (properties, thread-safe, read on every request): ``plan`` (see ``set_plan``),
+    ``user_active``, ``contact_limit``, ``maintenance``, ``has_whatsapp_account``, ``meta_outage``,
+    and ``latency`` (seconds added to every request).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        client_id: str = "wapiflow-test-client",
+        client_secret: str = "wapiflow-test-secret",
+        patched: bool = False,
+        server_version: str = "2.3",
+        allowed_ips: tuple[str, ...] | list[str] = ("127.0.0.1",),
+        latency: float = 0.0,
+        seed: int = 0,
+        seed_templates: bool = True,
+        meta_access_token: str = "EAAGsimulatedMetaAccessToken0123456789",
+    ) -> None:
+        if server_version not in ("2.3", "1.8"):
+            raise ValueError("server_version must be '2.3' or '1.8'")
+        self.host = host
+        self.port = port
+        self.config = SimConfig(
+            client_id=client_id,
+            client_secret=client_secret,
+            patched=patched,
+            server_version=server_version,
+            allowed_ips=tuple(allowed_ips),
+            meta_access_token=meta_access_token,
+            seed_templates=seed_templates,
+        )
+        self.state = SimState(self.config, seed=seed)
+        self.faults = FaultRegistry(seed)
+        self.log = RequestLog()
+        self.latency = latency
+        self._auto_replies: list[tuple[str | None, str | None, str, float]] = []
+        self._timers: set[threading.Timer] = set()
+        self._timers_lock = threading.Lock()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._middleware: FaultMiddleware | None = None
+        self._bound_port: int | None = None
+        self._error: BaseException | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> WapiFlowSimulator:
+        """Bind the port and serve in a background thread with its own event loop; returns self."""
+        if self._thread is not None:
+            raise RuntimeError("the simulator is already running")
+        # Imported here so that importing the package (e.g. by the pytest plugin) stays cheap.
+        import uvicorn
+
+        from airflow_provider_wapiflow.testing.app import create_app
+
+        app = create_app(self.state, on_sent=self._on_sent)
+        self._middleware = FaultMiddleware(app, self.faults, self.log, lambda: self.latency)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self._socket = sock
+        self._bound_port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._middleware,
+            lifespan="off",
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,  # REMOTE_ADDR is the peer: X-Forwarded-For must not rewrite it
+            server_header=False,
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._error = None
+        self._thread = threading.Thread(target=self._serve, name=f"wapiflow-simulator-{self._bound_port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the WapiFlow simulator did not start: {self._error!r}")
+            time.sleep(0.005)
+        return self
+
+    def _serve(self) -> None:
+        assert self._server is not None
+        assert self._socket is not None
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._server.serve(sockets=[self._socket]))
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+        finally:
+            loop.close()
+
+    def stop(self) -> None:
+        """Stop serving, join the thread and cancel pending auto-replies. Safe to call twice."""
+        with self._timers_lock:
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
+        if self._thread is None:
+            return
+        if self._middleware is not None:
+            self._middleware.close()
+        if self._server is not None:
+            self._server.should_exit = True
+        self._thread.join(timeout=10)
+        if self._thread.is_alive() and self._server is not None:
+            self._server.force_exit = True
+            self._thread.join(timeout=5)
+        if self._socket is not None:
+            self._socket.close()
+        self._thread = self._server = self._socket = self._middleware = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> WapiFlowSimulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- addresses ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``: the site root."""
+        if self._bound_port is None or self._thread is None:
+            raise RuntimeError("the simulator is not running; call start() first")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._bound_port}"
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL, what a connection's host should be."""
+        return f"{self.url}/external-api"
+
+    @property
+    def bound_port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def client_id(self) -> str:
+        return self.config.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.config.client_secret
+
+    @property
+    def meta_access_token(self) -> str:
+        """WapiFlow's Meta token, which the real server leaks in Meta-outage errors (§7.2.4)."""
+        return self.config.meta_access_token
+
+    @property
+    def patched(self) -> bool:
+        return self.config.patched
+
+    @property
+    def server_version(self) -> str:
+        return self.config.server_version
+
+    def connection_json(self, conn_id: str = "wapiflow_default", **extra: Any) -> str:
+        """The JSON for ``AIRFLOW_CONN_<CONN_ID>``; ``extra`` overrides the default extras."""
+        del conn_id  # the id is the env var's name, not part of its value
+        return json.dumps(
+            {
+                "conn_type": "wapiflow",
+                "host": self.base_url,
+                "login": self.config.client_id,
+                "password": self.config.client_secret,
+                "extra": {**DEFAULT_CONNECTION_EXTRA, **extra},
+            }
+        )
+
+    def _site(self) -> str:
+        return self.url if self.running else f"http://{self.host}"
+
+    # -- account knobs --------------------------------------------------------------------------
+
+    @property
+    def plan(self) -> str:
+        return self.state.plan
+
+    def set_plan(self, plan: str) -> None:
+        """``"active"``, ``"none"`` (no plan), ``"expired"`` or ``"no_api"`` (plan without API access)."""
+        if plan not in PLANS:
+            raise ValueError(f"plan must be one of {PLANS}")
+        with self.state.lock:
+            self.state.plan = plan
+
+    @property
+    def user_active(self) -> bool:
+        """False → 401 "The credentials provided do not match…" (auth row 4)."""
+        return self.state.user_active
+
+    @user_active.setter
+    def user_active(self, value: bool) -> None:
+        with self.state.lock:
+            self.state.user_active = bool(value)
+
+    @property
+    def contact_limit(self) -> int | None:
+        """Remaining contact allowance: None = unlimited; creates need > 0; every update spends one."""
+        return self.state.contact_limit
+
+    @contact_limit.setter
+    def contact_limit(self, value: int | None) -> None:
+        with self.state.lock:
+            self.state.contact_limit = value
+
+    @property
+    def maintenance(self) -> bool:
+        """True → every API route answers 302 to ``<site>/maintenance-mode`` before auth."""
+        return self.state.maintenance
+
+    @maintenance.setter
+    def maintenance(self, value: bool) -> None:
+        with self.state.lock:
+            self.state.maintenance = bool(value)
+
+    @property
+    def has_whatsapp_account(self) -> bool:
+        """False → the user has no WhatsApp account (sends fail with not_found)."""
+        return self.state.has_whatsapp_account
+
+    @has_whatsapp_account.setter
+    def has_whatsapp_account(self, value: bool) -> None:
+        self.state.has_whatsapp_account = bool(value)
+
+    @property
+    def whatsapp_phone_number(self) -> str | None:
+        """The default account's ``phone_number`` (what ``from_number`` must equal), None without one."""
+        account = self.state.default_account()
+        return account.phone_number if account else None
+
+    @property
+    def meta_outage(self) -> bool:
+        """True → WapiFlow cannot reach Meta: sends answer the cURL error 6 text, nothing is sent."""
+        return self.state.meta_outage
+
+    @meta_outage.setter
+    def meta_outage(self, value: bool) -> None:
+        with self.state.lock:
+            self.state.meta_outage = bool(value)
+
+    # -- seeding --------------------------------------------------------------------------------
+
+    def add_contact(
+        self,
+        firstname: str,
+        lastname: str,
+        mobile_code: str,
+        mobile: str,
+        city: str = "",
+        state: str = "",
+        post_code: str = "",
+        address: str = "",
+        is_blocked: bool = False,
+    ) -> dict[str, Any]:
+        """Create a contact directly (no validation beyond uniqueness, no plan allowance used)."""
+        with self.state.lock:
+            if self.state.contact_by_number(mobile_code, mobile) is not None:
+                raise ValueError(f"a contact with +{mobile_code} {mobile} already exists")
+            contact = self.state.add_contact(
+                firstname,
+                lastname,
+                mobile_code,
+                mobile,
+                city=city,
+                state=state,
+                post_code=post_code,
+                address=address,
+                is_blocked=is_blocked,
+            )
+            return self.state.contact_dict(contact, self._site())
+
+    def seed_contacts(self, count: int, mobile_code: str = "34", first_mobile: int = 600000001) -> list[dict[str, Any]]:
+        """Create ``count`` contacts with generated names and consecutive numbers."""
+        first = ["Ana", "Luis", "Marta", "Jorge", "Lucía", "Pablo", "Elena", "Diego", "Sara", "Iker"]
+        last = ["García", "López", "Martín", "Sánchez", "Pérez", "Gómez", "Ruiz", "Díaz", "Moreno", "Muñoz"]
+        return [
+            self.add_contact(first[i % 10], last[(i // 10) % 10], mobile_code, str(first_mobile + i))
+            for i in range(count)
+        ]
+
+    def set_contact_blocked(self, contact_id: int, blocked: bool = True) -> dict[str, Any]:
+        with self.state.lock:
+            contact = self._contact(contact_id)
+            contact.is_blocked = int(blocked)
+            contact.blocked_by = 1 if blocked else 0
+            return self.state.contact_dict(contact, self._site())
+
+    def tag_contact(self, contact_id: int, tag: str) -> dict[str, Any]:
+        """Attach a tag (created by name if new); shows in conversation-details' ``contact.tags``."""
+        with self.state.lock:
+            self.state.add_label("tags", self._contact(contact_id), tag)
+            return self.state.contact_dict(self._contact(contact_id), self._site(), with_labels=True)
+
+    def add_contact_to_list(self, contact_id: int, list_name: str) -> dict[str, Any]:
+        """Put a contact on a list (created by name if new); shows in ``contact.lists``."""
+        with self.state.lock:
+            self.state.add_label("lists", self._contact(contact_id), list_name)
+            return self.state.contact_dict(self._contact(contact_id), self._site(), with_labels=True)
+
+    def add_template(
+        self,
+        name: str,
+        body: str,
+        status: int = TEMPLATE_APPROVED,
+        header: str | dict[str, Any] | None = None,
+        header_format: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a template; ``body`` and a text ``header`` may hold ``{{1}}``… placeholders."""
+        template = self.state.add_template(name, body, status=int(status), header=header, header_format=header_format)
+        return self.state.template_dict(template)
+
+    def add_conversation(
+        self, mobile_code: str, mobile: str, status: int = 0, last_message_at: datetime | str | None = None
+    ) -> dict[str, Any]:
+        """Create the (single) conversation of an existing contact."""
+        if status not in (*CONVERSATION_STATUSES, 4):
+            raise ValueError("status must be 0, 1, 2, 3 or 4")
+        with self.state.lock:
+            contact = self._contact_by_number(mobile_code, mobile)
+            if self.state.conversation_for_contact(contact.id) is not None:
+                raise ValueError(f"+{mobile_code} {mobile} already has a conversation")
+            conversation = self.state.create_conversation(contact.id)
+            conversation.status = status
+            conversation.last_message_at = parse_ts(last_message_at)
+            return self.state.conversation_dict(conversation, self._site())
+
+    def add_note(self, conversation_id: int, note: str) -> dict[str, Any]:
+        with self.state.lock:
+            conversation = self.state.find_conversation(conversation_id)
+            if conversation is None:
+                raise ValueError(f"no conversation {conversation_id}")
+            self.state.add_note(conversation.id, note)
+            return self.state.conversation_dict(conversation, self._site())
+
+    def set_conversation_status(self, conversation_id: int, status: int) -> dict[str, Any]:
+        """What an agent does in the web inbox (4 = unread is allowed here, unlike the API)."""
+        with self.state.lock:
+            conversation = self.state.find_conversation(conversation_id)
+            if conversation is None:
+                raise ValueError(f"no conversation {conversation_id}")
+            conversation.status = status
+            conversation.updated_at = utcnow()
+            return self.state.conversation_dict(conversation, self._site())
+
+    def simulate_reply(self, mobile_code: str, mobile: str, text: str = "Yes") -> dict[str, Any]:
+        """An inbound customer message: stored as received, the conversation's ``last_message_at`` = now."""
+        with self.state.lock:
+            contact = self._contact_by_number(mobile_code, mobile)
+            if contact.is_blocked:
+                raise ValueError(f"+{mobile_code} {mobile} is blocked")
+            conversation = self.state.conversation_for_contact(contact.id) or self.state.create_conversation(contact.id)
+            self.state.store_message(conversation, contact, type=MESSAGE_RECEIVED, message=text, rendered=text)
+            return self.state.conversation_dict(conversation, self._site())
+
+    def auto_reply(
+        self, mobile_code: str | None = None, mobile: str | None = None, text: str = "Yes", delay: float = 0.0
+    ) -> None:
+        """After each successful send to that number (any number when both are None) the customer answers.
+
+        With ``delay`` 0 the reply is stored before the send's answer leaves; otherwise a timer fires
+        ``delay`` seconds later (``stop()`` cancels pending ones). The latest matching rule wins.
+        """
+        if (mobile_code is None) != (mobile is None):
+            raise ValueError("give both mobile_code and mobile, or neither")
+        with self._timers_lock:
+            self._auto_replies.append((mobile_code, mobile, text, delay))
+
+    def clear_auto_replies(self) -> None:
+        with self._timers_lock:
+            self._auto_replies.clear()
+
+    def _on_sent(self, contact: Contact) -> None:
+        with self._timers_lock:
+            rule = next(
+                (
+                    r
+                    for r in reversed(self._auto_replies)
+                    if r[0] is None or (str(r[0]) == contact.mobile_code and str(r[1]) == contact.mobile)
+                ),
+                None,
+            )
+            if rule is None:
+                return
+            text, delay = rule[2], rule[3]
+            if delay > 0:
+                code, number = contact.mobile_code, contact.mobile
+                timer = threading.Timer(delay, self._fire_reply, args=(code, number, text))
+                timer.daemon = True
+                self._timers.add(timer)
+                timer.start()
+                return
+        self._reply_quietly(contact.mobile_code, contact.mobile, text)
+
+    def _fire_reply(self, mobile_code: str, mobile: str, text: str) -> None:
+        with self._timers_lock:
+            current = threading.current_thread()
+            if current not in self._timers:  # cancelled by stop() / reset_state()
+                return
+            self._timers.discard(current)
+        self._reply_quietly(mobile_code, mobile, text)
+
+    def _reply_quietly(self, mobile_code: str, mobile: str, text: str) -> None:
+        with contextlib.suppress(ValueError):  # the contact was deleted or blocked in the meantime
+            self.simulate_reply(mobile_code, mobile, text)
+
+    # -- inspection -----------------------------------------------------------------------------
+
+    def contacts(self) -> list[dict[str, Any]]:
+        """Every contact, id order, shaped like the API's contact objects."""
+        with self.state.lock:
+            site = self._site()
+            return [self.state.contact_dict(c, site) for c in sorted(self.state.contacts.values(), key=lambda c: c.id)]
+
+    def get_contact(self, mobile_code: str, mobile: str) -> dict[str, Any] | None:
+        with self.state.lock:
+            contact = self.state.contact_by_number(mobile_code, mobile)
+            return self.state.contact_dict(contact, self._site()) if contact else None
+
+    def conversations(self) -> list[dict[str, Any]]:
+        """Every conversation, id order, with ``contact`` and ``notes`` like conversation-list items."""
+        with self.state.lock:
+            site = self._site()
+            return [
+                self.state.conversation_dict(c, site)
+                for c in sorted(self.state.conversations.values(), key=lambda c: c.id)
+            ]
+
+    def messages(
+        self, direction: str | None = None, template_id: int | None = None, mobile: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored messages, id order. ``mobile`` matches the national number or code + number."""
+        if direction not in (None, "sent", "received"):
+            raise ValueError("direction must be None, 'sent' or 'received'")
+        wanted_type = {None: None, "sent": MESSAGE_SENT, "received": MESSAGE_RECEIVED}[direction]
+        with self.state.lock:
+            rows = sorted(self.state.messages.values(), key=lambda m: m.id)
+            return [
+                self.state.message_inspect_dict(m)
+                for m in rows
+                if (wanted_type is None or m.type == wanted_type)
+                and (template_id is None or m.template_id == template_id)
+                and (mobile is None or str(mobile).lstrip("+") in (m.mobile, m.mobile_code + m.mobile))
+            ]
+
+    def templates(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return [self.state.template_dict(t) for t in sorted(self.state.templates.values(), key=lambda t: t.id)]
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The request log: method, path (without ``/external-api/``), query, status (None when the
+        connection was dropped), remark (what the handler answered, even if a fault replaced it),
+        fault (kind or None), processed, input (the parsed body and query)."""
+        return self.log.snapshot()
+
+    def request_count(self, method: str | None = None, path_prefix: str | None = None) -> int:
+        prefix = api_path(path_prefix).lstrip("/") if path_prefix is not None else None
+        return sum(
+            1
+            for r in self.log.snapshot()
+            if (method is None or r["method"] == method.upper())
+            and (prefix is None or r["path"].lstrip("/").startswith(prefix))
+        )
+
+    def clear_requests(self) -> None:
+        self.log.clear()
+
+    def reset_state(self) -> None:
+        """Wipe contacts, conversations, messages and knobs back to the seed; drop auto-replies.
+
+        Faults and the request log are kept (``clear_faults()``, ``clear_requests()``).
+        """
+        with self._timers_lock:
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
+            self._auto_replies.clear()
+        self.state.reset()
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    def inject(
+        self,
+        kind: str,
+        *,
+        times: int | None = None,
+        probability: float | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        retry_after: float | str | None = None,
+        seconds: float = 0.0,
+        process: bool = False,
+        body: str | bytes | None = None,
+    ) -> Fault:
+        """Add a fault rule (see ``Fault``). ``status`` defaults to 503 for "error", 502 for "html"."""
+        if status is None:
+            status = 502 if kind == "html" else 503
+        fault = Fault(
+            kind,
+            times=times,
+            probability=probability,
+            method=method,
+            path=path,
+            status=status,
+            retry_after=retry_after,
+            seconds=seconds,
+            process=process,
+            body=body,
+        )
+        return self.faults.add(fault)
+
+    def remove_fault(self, fault: Fault) -> None:
+        self.faults.remove(fault)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _contact(self, contact_id: int) -> Contact:
+        contact = self.state.contacts.get(contact_id)
+        if contact is None:
+            raise ValueError(f"no contact {contact_id}")
+        return contact
+
+    def _contact_by_number(self, mobile_code: str, mobile: str) -> Contact:
+        contact = self.state.contact_by_number(mobile_code, mobile)
+        if contact is None:
+            raise ValueError(f"+{mobile_code} {mobile} is not a contact")
+        return contact
+
+    def __repr__(self) -> str:
+        where = self.base_url if self.running else "stopped"
+        mode = "patched" if self.config.patched else "real"
+        return f"<WapiFlowSimulator {where} {mode} v{self.config.server_version}>"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything at once (contacts, conversations, messages, templates), for debugging a test."""
+        return copy.deepcopy(
+            {
+                "contacts": self.contacts(),
+                "conversations": self.conversations(),
+                "messages": self.messages(),
+                "templates": self.templates(),
+            }
+        )

@@ -1,0 +1,741 @@
+"""The simulator's in-memory database: one WapiFlow user with contacts, conversations, messages and templates.
+
+Thread-safe (every public method takes ``lock``; the HTTP thread and test code share one state) and
+free of HTTP. Rows are dataclasses; the ``*_dict`` functions render them the way the API does
+(Eloquent ``toArray()`` key order, Laravel timestamps).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_provider_wapiflow.testing.laravel import loose_equals, mysql_id_equals, php_str
+
+USER_ID = 1
+
+# Conversation.status (App\Constants\Status); 4 = UNREAD exists but the API cannot set it.
+CONVERSATION_STATUSES = (0, 1, 2, 3)
+# Template.status
+TEMPLATE_PENDING, TEMPLATE_APPROVED, TEMPLATE_REJECTED, TEMPLATE_DISABLED = 0, 1, 2, 3
+# Message.type / Message.status / Message.message_type
+MESSAGE_SENT, MESSAGE_RECEIVED = 1, 2
+STATUS_SENT = 1
+MESSAGE_TYPES = {"text": 1, "image": 2, "video": 3, "document": 4, "audio": 5, "url": 6, "location": 8, "list": 9}
+
+PLANS = ("active", "none", "expired", "no_api")
+
+# The first entry of the app's country.json (sorted by country name) for each dial code. Partial:
+# unknown codes give "" exactly like a code missing from the file.
+COUNTRIES = {
+    "1": "Canada",
+    "7": "Kazakhstan",
+    "20": "Egypt",
+    "27": "South Africa",
+    "30": "Greece",
+    "31": "Netherlands",
+    "32": "Belgium",
+    "33": "France",
+    "34": "Spain",
+    "36": "Hungary",
+    "39": "Italy",
+    "40": "Romania",
+    "41": "Switzerland",
+    "43": "Austria",
+    "44": "Guernsey",
+    "45": "Denmark",
+    "46": "Sweden",
+    "47": "Norway",
+    "48": "Poland",
+    "49": "Germany",
+    "51": "Peru",
+    "52": "Mexico",
+    "53": "Cuba",
+    "54": "Argentina",
+    "55": "Brazil",
+    "56": "Chile",
+    "57": "Colombia",
+    "58": "Venezuela",
+    "60": "Malaysia",
+    "61": "Australia",
+    "62": "Indonesia",
+    "63": "Philippines",
+    "64": "New Zealand",
+    "65": "Singapore",
+    "66": "Thailand",
+    "81": "Japan",
+    "86": "China",
+    "90": "Turkey",
+    "91": "India",
+    "92": "Pakistan",
+    "212": "Morocco",
+    "213": "Algeria",
+    "234": "Nigeria",
+    "254": "Kenya",
+    "351": "Portugal",
+    "352": "Luxembourg",
+    "353": "Ireland",
+    "380": "Ukraine",
+    "420": "Czech Republic",
+    "502": "Guatemala",
+    "503": "El Salvador",
+    "504": "Honduras",
+    "506": "Costa Rica",
+    "507": "Panama",
+    "591": "Bolivia",
+    "593": "Ecuador",
+    "595": "Paraguay",
+    "598": "Uruguay",
+    "966": "Saudi Arabia",
+    "971": "United Arab Emirates",
+    "972": "Israel",
+}
+
+_PLACEHOLDER_RE = re.compile(r"\{\{\s*(\d+)\s*\}\}")
+
+
+def country_for(mobile_code: Any) -> str:
+    """``country.json`` lookup with PHP's loose ``==`` (so ``"034"`` is Spain too)."""
+    for code, country in COUNTRIES.items():
+        if loose_equals(code, mobile_code):
+            return country
+    return ""
+
+
+def utcnow() -> datetime:
+    """Now, at whole seconds: MySQL ``timestamp`` columns drop the fraction."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def fmt_ts(value: datetime | None) -> str | None:
+    """Laravel 11 ``serializeDate``: ``2026-11-25T14:53:37.000000Z``."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(value: datetime | str | None) -> datetime | None:
+    """Accept a datetime (naive = UTC) or an ISO string, for the seeding API."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def placeholders(text: str | None) -> list[str]:
+    """The distinct ``{{n}}`` placeholders of a template text, in order of first use."""
+    return list(dict.fromkeys(_PLACEHOLDER_RE.findall(text or "")))
+
+
+def render(text: str | None, variables: list[str]) -> str | None:
+    """Fill ``{{n}}`` with ``variables[n-1]`` (what the customer reads)."""
+    if text is None:
+        return None
+
+    def fill(match: re.Match[str]) -> str:
+        index = int(match.group(1)) - 1
+        return variables[index] if 0 <= index < len(variables) else match.group(0)
+
+    return _PLACEHOLDER_RE.sub(fill, text)
+
+
+@dataclass
+class SimConfig:
+    """Settings fixed for the lifetime of a simulator."""
+
+    client_id: str = "wapiflow-test-client"
+    client_secret: str = "wapiflow-test-secret"
+    patched: bool = False
+    server_version: str = "2.3"
+    allowed_ips: tuple[str, ...] = ("127.0.0.1",)
+    meta_access_token: str = "EAAGsimulatedMetaAccessToken0123456789"
+    seed_templates: bool = True
+
+
+@dataclass
+class Contact:
+    id: int
+    firstname: Any
+    lastname: Any
+    mobile_code: str
+    mobile: str
+    address: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    image: str | None = None
+    status: int = 0
+    details: Any = None
+    is_customer: int = 0
+    is_blocked: int = 0
+    blocked_by: int = 0
+    user_id: int = USER_ID
+    tag_ids: list[int] = field(default_factory=list)
+    list_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Conversation:
+    id: int
+    contact_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    status: int = 0
+    whatsapp_account_id: int = 0
+    last_message_at: datetime | None = None
+    needs_human_reply: int = 0
+    user_id: int = USER_ID
+
+
+@dataclass
+class Note:
+    id: int
+    conversation_id: int
+    note: str
+    created_at: datetime
+    updated_at: datetime
+    user_id: int = USER_ID
+
+
+@dataclass
+class Label:
+    """A contact tag or a contact list (same columns)."""
+
+    id: int
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    user_id: int = USER_ID
+
+
+@dataclass
+class Template:
+    id: int
+    name: str
+    body: str
+    status: int
+    whatsapp_template_id: str
+    created_at: datetime
+    updated_at: datetime
+    header: dict[str, Any] | None = None
+    header_format: str | None = None
+    header_media: str | None = None
+    buttons: list[Any] = field(default_factory=list)
+    footer: str | None = None
+    add_security_recommendation: int = 0
+    code_expiration_minutes: int | None = None
+    category_id: int = 2
+    language_id: int = 1
+    rejected_reason: str | None = None
+    whatsapp_account_id: int = 1
+    user_id: int = USER_ID
+
+    @property
+    def header_text(self) -> str | None:
+        if self.header is None:
+            return None
+        text = self.header.get("text")
+        return text if isinstance(text, str) else None
+
+
+@dataclass
+class Message:
+    id: int
+    conversation_id: int
+    type: int
+    created_at: datetime
+    updated_at: datetime
+    ordering: datetime
+    whatsapp_account_id: int
+    whatsapp_message_id: str
+    message: Any = None
+    template_id: int | None = None
+    cta_url_id: int = 0
+    interactive_list_id: int = 0
+    media_id: str | None = None
+    message_type: int = 1
+    location: dict[str, Any] | None = None
+    media_caption: Any = None
+    media_filename: str | None = None
+    media_url: str | None = None
+    media_path: str | None = None
+    mime_type: str | None = None
+    media_type: str | None = None
+    agent_id: int = 0
+    status: int = STATUS_SENT
+    product_data: Any = None
+    user_id: int = USER_ID
+    # Simulator bookkeeping, not columns of the real table.
+    contact_id: int | None = None
+    mobile_code: str = ""
+    mobile: str = ""
+    body_variables: list[str] = field(default_factory=list)
+    header_variables: list[str] = field(default_factory=list)
+    rendered: str | None = None
+
+
+@dataclass
+class WhatsappAccount:
+    id: int
+    phone_number: str
+    phone_number_id: str
+    business_name: str
+    is_default: int = 1
+    user_id: int = USER_ID
+
+
+class SimState:
+    """Everything the simulated WapiFlow server stores, plus the account knobs tests turn."""
+
+    def __init__(self, config: SimConfig, seed: int = 0) -> None:
+        self.config = config
+        self.lock = threading.RLock()
+        self._seed = seed
+        self.reset()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Back to a fresh account: no contacts or conversations, the seed templates, default knobs."""
+        with self.lock:
+            self.rng = random.Random(self._seed)
+            self._ids: dict[str, int] = {}
+            self.contacts: dict[int, Contact] = {}
+            self.conversations: dict[int, Conversation] = {}
+            self.messages: dict[int, Message] = {}
+            self.templates: dict[int, Template] = {}
+            self.notes: dict[int, Note] = {}
+            self.tags: dict[int, Label] = {}
+            self.lists: dict[int, Label] = {}
+            # Account knobs (see WapiFlowSimulator for their meaning).
+            self.plan = "active"
+            self.user_active = True
+            self.contact_limit: int | None = None
+            self.maintenance = False
+            self.meta_outage = False
+            self.whatsapp_accounts: list[WhatsappAccount] = []
+            self.has_whatsapp_account = True
+            if self.config.seed_templates:
+                self._seed_templates()
+
+    @property
+    def has_whatsapp_account(self) -> bool:
+        return bool(self.whatsapp_accounts)
+
+    @has_whatsapp_account.setter
+    def has_whatsapp_account(self, value: bool) -> None:
+        with self.lock:
+            if not value:
+                self.whatsapp_accounts = []
+            elif not self.whatsapp_accounts:
+                self.whatsapp_accounts = [
+                    WhatsappAccount(
+                        id=1,
+                        phone_number="15550001111",
+                        phone_number_id="109876543210987",
+                        business_name="WapiFlow Simulator",
+                    )
+                ]
+
+    def _seed_templates(self) -> None:
+        self.add_template("order_shipped", "Hi {{1}}, your order {{2}} has shipped.", category_id=1)
+        self.add_template(
+            "appointment_reminder",
+            "Hello {{1}}, this is a reminder of your appointment on {{2}} at {{3}}.",
+            category_id=1,
+        )
+        self.add_template("welcome", "Welcome to our service! We are happy to have you.")
+        self.add_template(
+            "order_update",
+            "Hi {{1}}, the status of your order is now: {{2}}.",
+            header={"text": "Order {{1}}"},
+            header_format="TEXT",
+            category_id=1,
+        )
+        self.add_template("summer_sale", "Summer sale: {{1}}% off everything!", status=TEMPLATE_PENDING)
+        self.add_template(
+            "free_money", "Claim your prize {{1}} now!", status=TEMPLATE_REJECTED, rejected_reason="PROMOTIONAL"
+        )
+        self.add_template("old_newsletter", "Our monthly newsletter is here.", status=TEMPLATE_DISABLED)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def next_id(self, table: str) -> int:
+        with self.lock:
+            self._ids[table] = self._ids.get(table, 0) + 1
+            return self._ids[table]
+
+    def random_digits(self, n: int) -> str:
+        with self.lock:
+            return "".join(self.rng.choice("0123456789") for _ in range(n))
+
+    def random_hex(self, n: int) -> str:
+        with self.lock:
+            return "".join(self.rng.choice("0123456789abcdef") for _ in range(n))
+
+    def wamid(self) -> str:
+        """A WhatsApp message id in Meta's format."""
+        with self.lock:
+            alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+            return "wamid.HBgL" + "".join(self.rng.choice(alphabet) for _ in range(44))
+
+    # -- contacts -------------------------------------------------------------------------------
+
+    def add_contact(
+        self,
+        firstname: Any,
+        lastname: Any,
+        mobile_code: Any,
+        mobile: Any,
+        *,
+        city: str = "",
+        state: str = "",
+        post_code: str = "",
+        address: str = "",
+        image: str | None = None,
+        is_blocked: bool = False,
+    ) -> Contact:
+        with self.lock:
+            now = utcnow()
+            contact = Contact(
+                id=self.next_id("contacts"),
+                firstname=firstname,
+                lastname=lastname,
+                mobile_code=php_str(mobile_code),
+                mobile=php_str(mobile),
+                address=address_object(city, state, post_code, address, mobile_code),
+                image=image,
+                is_blocked=int(is_blocked),
+                blocked_by=USER_ID if is_blocked else 0,
+                created_at=now,
+                updated_at=now,
+            )
+            self.contacts[contact.id] = contact
+            return contact
+
+    def find_contact(self, contact_id: Any) -> Contact | None:
+        with self.lock:
+            return next((c for c in self.contacts.values() if mysql_id_equals(c.id, contact_id)), None)
+
+    def contact_by_number(self, mobile_code: Any, mobile: Any) -> Contact | None:
+        with self.lock:
+            code, number = php_str(mobile_code), php_str(mobile)
+            return next((c for c in self.contacts.values() if c.mobile_code == code and c.mobile == number), None)
+
+    def mobile_taken(self, mobile_code: Any, mobile: Any, ignore_id: Any = None) -> bool:
+        """The ``unique`` rule: (mobile_code, mobile) per user, ignoring the contact being updated."""
+        with self.lock:
+            contact = self.contact_by_number(mobile_code, mobile)
+            if contact is None or mobile_code is None:
+                return False
+            return ignore_id is None or not mysql_id_equals(contact.id, ignore_id)
+
+    def delete_contact(self, contact: Contact) -> None:
+        with self.lock:
+            self.contacts.pop(contact.id, None)
+
+    # -- conversations --------------------------------------------------------------------------
+
+    def conversation_for_contact(self, contact_id: int) -> Conversation | None:
+        with self.lock:
+            return next((c for c in self.conversations.values() if c.contact_id == contact_id), None)
+
+    def create_conversation(self, contact_id: int | None) -> Conversation:
+        with self.lock:
+            now = utcnow()
+            conversation = Conversation(
+                id=self.next_id("conversations"), contact_id=contact_id, created_at=now, updated_at=now
+            )
+            self.conversations[conversation.id] = conversation
+            return conversation
+
+    def find_conversation(self, conversation_id: Any) -> Conversation | None:
+        with self.lock:
+            return next((c for c in self.conversations.values() if mysql_id_equals(c.id, conversation_id)), None)
+
+    def messages_of(self, conversation_id: int) -> list[Message]:
+        with self.lock:
+            return [m for m in self.messages.values() if m.conversation_id == conversation_id]
+
+    def add_note(self, conversation_id: int, note: str) -> Note:
+        with self.lock:
+            now = utcnow()
+            row = Note(self.next_id("notes"), conversation_id, note, now, now)
+            self.notes[row.id] = row
+            return row
+
+    def add_label(self, kind: str, contact: Contact, name: str) -> Label:
+        """Attach a tag (``kind="tags"``) or a list (``kind="lists"``) to a contact, creating it by name."""
+        with self.lock:
+            table = self.tags if kind == "tags" else self.lists
+            label = next((t for t in table.values() if t.name == name), None)
+            if label is None:
+                now = utcnow()
+                label = Label(self.next_id(kind), name, now, now)
+                table[label.id] = label
+            ids = contact.tag_ids if kind == "tags" else contact.list_ids
+            if label.id not in ids:
+                ids.append(label.id)
+            return label
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def store_message(self, conversation: Conversation, contact: Contact, **columns: Any) -> Message:
+        """Insert a message row and touch the conversation as a send/receive does."""
+        with self.lock:
+            now = utcnow()
+            account = self.whatsapp_accounts[0] if self.whatsapp_accounts else None
+            columns.setdefault("whatsapp_account_id", account.id if account else 0)
+            columns.setdefault("whatsapp_message_id", self.wamid())
+            message = Message(
+                id=self.next_id("messages"),
+                conversation_id=conversation.id,
+                created_at=now,
+                updated_at=now,
+                ordering=datetime.now(timezone.utc),
+                contact_id=contact.id,
+                mobile_code=contact.mobile_code,
+                mobile=contact.mobile,
+                **columns,
+            )
+            self.messages[message.id] = message
+            conversation.last_message_at = now
+            conversation.updated_at = now
+            if message.whatsapp_account_id:
+                conversation.whatsapp_account_id = message.whatsapp_account_id
+            if message.type == MESSAGE_SENT and self.config.server_version == "1.8":
+                conversation.needs_human_reply = 1
+            return message
+
+    # -- templates ------------------------------------------------------------------------------
+
+    def add_template(
+        self,
+        name: str,
+        body: str,
+        *,
+        status: int = TEMPLATE_APPROVED,
+        header: dict[str, Any] | str | None = None,
+        header_format: str | None = None,
+        category_id: int = 2,
+        rejected_reason: str | None = None,
+    ) -> Template:
+        with self.lock:
+            if isinstance(header, str):
+                header = {"text": header}
+            if header is not None and header_format is None:
+                header_format = "TEXT"
+            now = utcnow()
+            template = Template(
+                id=self.next_id("templates"),
+                name=name,
+                body=body,
+                status=int(status),
+                whatsapp_template_id=self.random_digits(16),
+                header=header,
+                header_format=header_format,
+                category_id=category_id,
+                rejected_reason=rejected_reason,
+                created_at=now,
+                updated_at=now,
+            )
+            self.templates[template.id] = template
+            return template
+
+    def approved_template(self, template_id: Any) -> Template | None:
+        with self.lock:
+            return next(
+                (
+                    t
+                    for t in self.templates.values()
+                    if mysql_id_equals(t.id, template_id) and t.status == TEMPLATE_APPROVED
+                ),
+                None,
+            )
+
+    # -- WhatsApp accounts and plan ---------------------------------------------------------------
+
+    def default_account(self) -> WhatsappAccount | None:
+        """``$user->currentWhatsapp()``: the account with ``is_default = 1``."""
+        with self.lock:
+            return next((a for a in self.whatsapp_accounts if a.is_default), None)
+
+    def account_for_send(self, from_number: Any) -> WhatsappAccount | None:
+        """send-message's choice: the exact ``phone_number`` when given, else the first account."""
+        with self.lock:
+            if from_number is None or from_number == "" or from_number == "0" or from_number == 0:
+                return self.whatsapp_accounts[0] if self.whatsapp_accounts else None
+            wanted = php_str(from_number)
+            return next((a for a in self.whatsapp_accounts if a.phone_number == wanted), None)
+
+    def contact_allowance_left(self) -> bool:
+        """``featureAccessLimitCheck($user->contact_limit)``."""
+        with self.lock:
+            return self.contact_limit is None or self.contact_limit > 0
+
+    def use_contact_allowance(self) -> None:
+        """``decrementFeature($user, 'contact_limit')``."""
+        with self.lock:
+            if self.contact_limit is not None:
+                self.contact_limit = max(self.contact_limit - 1, 0)
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    def full_name(self, firstname: Any, lastname: Any, mobile_code: Any, mobile: Any) -> str:
+        name = f"{php_str(firstname)} {php_str(lastname)}".strip(" \t\n\r\0\x0b")
+        if name:
+            return name
+        if self.config.server_version == "1.8":
+            return f"+{php_str(mobile_code)}{php_str(mobile)}"
+        return f"+{php_str(mobile_code)} {php_str(mobile)}"
+
+    def image_src(self, image: str | None, site: str) -> str:
+        if image and self.config.server_version != "1.8":
+            return f"{site}/assets/images/contact_profile/{image}"
+        return f"{site}/assets/images/avatar.jpg"
+
+    def contact_dict(self, contact: Contact, site: str, *, with_labels: bool = False) -> dict[str, Any]:
+        """A contact row as Eloquent serialises it (columns, then the ``image_src``/``full_name`` appends)."""
+        with self.lock:
+            row: dict[str, Any] = {
+                "id": contact.id,
+                "user_id": contact.user_id,
+                "firstname": contact.firstname,
+                "lastname": contact.lastname,
+                "mobile_code": contact.mobile_code,
+                "mobile": contact.mobile,
+                "image": contact.image,
+                "address": copy.deepcopy(contact.address),
+                "status": contact.status,
+                "details": copy.deepcopy(contact.details),
+                "is_customer": contact.is_customer,
+                "is_blocked": contact.is_blocked,
+                "blocked_by": contact.blocked_by,
+                "created_at": fmt_ts(contact.created_at),
+                "updated_at": fmt_ts(contact.updated_at),
+                "image_src": self.image_src(contact.image, site),
+                "full_name": self.full_name(contact.firstname, contact.lastname, contact.mobile_code, contact.mobile),
+            }
+            if with_labels:
+                row["tags"] = [self._label_dict(self.tags[i], contact.id, "contact_tag_id") for i in contact.tag_ids]
+                row["lists"] = [
+                    self._label_dict(self.lists[i], contact.id, "contact_list_id") for i in contact.list_ids
+                ]
+            return row
+
+    @staticmethod
+    def _label_dict(label: Label, contact_id: int, pivot_key: str) -> dict[str, Any]:
+        return {
+            "id": label.id,
+            "user_id": label.user_id,
+            "name": label.name,
+            "created_at": fmt_ts(label.created_at),
+            "updated_at": fmt_ts(label.updated_at),
+            "pivot": {"contact_id": contact_id, pivot_key: label.id},
+        }
+
+    def conversation_dict(self, conversation: Conversation, site: str, *, details: bool = False) -> dict[str, Any]:
+        """A conversation with its ``contact`` (null once deleted) and ``notes`` relations."""
+        with self.lock:
+            row: dict[str, Any] = {
+                "id": conversation.id,
+                "user_id": conversation.user_id,
+                "contact_id": conversation.contact_id,
+                "status": conversation.status,
+                "whatsapp_account_id": conversation.whatsapp_account_id,
+                "last_message_at": fmt_ts(conversation.last_message_at),
+            }
+            # needs_human_reply exists up to 1.8 only (reference §7.3).
+            if self.config.server_version == "1.8":
+                row["needs_human_reply"] = conversation.needs_human_reply
+            row["created_at"] = fmt_ts(conversation.created_at)
+            row["updated_at"] = fmt_ts(conversation.updated_at)
+            contact = self.contacts.get(conversation.contact_id) if conversation.contact_id else None
+            row["contact"] = self.contact_dict(contact, site, with_labels=details) if contact else None
+            notes = sorted(
+                (n for n in self.notes.values() if n.conversation_id == conversation.id),
+                key=lambda n: n.id,
+                reverse=True,
+            )
+            row["notes"] = [
+                {
+                    "id": n.id,
+                    "user_id": n.user_id,
+                    "conversation_id": n.conversation_id,
+                    "note": n.note,
+                    "created_at": fmt_ts(n.created_at),
+                    "updated_at": fmt_ts(n.updated_at),
+                }
+                for n in notes
+            ]
+            return row
+
+    @staticmethod
+    def template_dict(template: Template) -> dict[str, Any]:
+        return {
+            "id": template.id,
+            "user_id": template.user_id,
+            "whatsapp_template_id": template.whatsapp_template_id,
+            "whatsapp_account_id": template.whatsapp_account_id,
+            "name": template.name,
+            "header": copy.deepcopy(template.header),
+            "header_format": template.header_format,
+            "header_media": template.header_media,
+            "body": template.body,
+            "buttons": copy.deepcopy(template.buttons),
+            "footer": template.footer,
+            "add_security_recommendation": template.add_security_recommendation,
+            "code_expiration_minutes": template.code_expiration_minutes,
+            "category_id": template.category_id,
+            "language_id": template.language_id,
+            "status": template.status,
+            "rejected_reason": template.rejected_reason,
+            "created_at": fmt_ts(template.created_at),
+            "updated_at": fmt_ts(template.updated_at),
+        }
+
+    @staticmethod
+    def message_inspect_dict(message: Message) -> dict[str, Any]:
+        """The test-facing view of a message (not an API shape: the API never returns messages)."""
+        return {
+            "id": message.id,
+            "conversation_id": message.conversation_id,
+            "contact_id": message.contact_id,
+            "mobile_code": message.mobile_code,
+            "mobile": message.mobile,
+            "type": message.type,
+            "direction": "sent" if message.type == MESSAGE_SENT else "received",
+            "status": message.status,
+            "message_type": message.message_type,
+            "message": message.message,
+            "template_id": message.template_id,
+            "body_variables": list(message.body_variables),
+            "header_variables": list(message.header_variables),
+            "rendered": message.rendered,
+            "media_type": message.media_type,
+            "media_caption": message.media_caption,
+            "media_filename": message.media_filename,
+            "mime_type": message.mime_type,
+            "location": copy.deepcopy(message.location),
+            "whatsapp_account_id": message.whatsapp_account_id,
+            "whatsapp_message_id": message.whatsapp_message_id,
+            "created_at": fmt_ts(message.created_at),
+        }
+
+
+def address_object(city: Any, state: Any, post_code: Any, address: Any, mobile_code: Any) -> dict[str, Any]:
+    """The contact's ``address`` JSON column as ContactController::save builds it."""
+    return {
+        "city": "" if city is None else city,
+        "state": "" if state is None else state,
+        "post_code": "" if post_code is None else post_code,
+        "address": "" if address is None else address,
+        "country": country_for(mobile_code),
+    }

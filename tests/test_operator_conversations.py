@@ -1,0 +1,117 @@
+"""SetConversationStatusOperator against the WapiFlow simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_wapiflow.exceptions import WapiFlowInputError, WapiFlowNotFoundError
+from airflow_provider_wapiflow.models import ConversationStatus
+from airflow_provider_wapiflow.operators.conversations import SetConversationStatusOperator
+from airflow_provider_wapiflow.testing import WapiFlowSimulator
+
+CODE, MOBILE = "34", "600111222"
+PHONE = f"+{CODE}{MOBILE}"
+
+
+@pytest.fixture
+def sim(wapiflow_connection: WapiFlowSimulator) -> WapiFlowSimulator:
+    wapiflow_connection.add_contact("Ana", "García", CODE, MOBILE)
+    return wapiflow_connection
+
+
+def _status_of(sim: WapiFlowSimulator, conversation_id: int) -> int:
+    return int(next(c["status"] for c in sim.conversations() if c["id"] == conversation_id))
+
+
+def _operator(**kwargs: Any) -> SetConversationStatusOperator:
+    return SetConversationStatusOperator(task_id="close", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (ConversationStatus.DONE, 1),
+        (3, 3),
+        ("pending", 2),
+        ("NONE", 0),
+        ("1", 1),
+    ],
+)
+def test_by_id(sim: WapiFlowSimulator, status: Any, expected: int) -> None:
+    conversation = sim.add_conversation(CODE, MOBILE, status=4)
+    result = _operator(conversation_id=conversation["id"], status=status).execute({})
+    assert result == {"conversation_id": conversation["id"], "status": expected}
+    assert _status_of(sim, conversation["id"]) == expected
+    assert sim.request_count(method="POST") == 1
+
+
+def test_by_phone_picks_the_exact_contact(sim: WapiFlowSimulator) -> None:
+    sim.add_contact("Bob", "Other", CODE, MOBILE + "9")
+    other = sim.add_conversation(CODE, MOBILE + "9", status=0)
+    ours = sim.add_conversation(CODE, MOBILE, status=0)
+    result = _operator(phone=PHONE, status="DONE").execute({})
+    assert result == {"conversation_id": ours["id"], "status": 1}
+    assert _status_of(sim, ours["id"]) == 1
+    assert _status_of(sim, other["id"]) == 0
+
+
+def test_by_mobile_code_and_mobile_from_templates(sim: WapiFlowSimulator) -> None:
+    ours = sim.add_conversation(CODE, MOBILE, status=0)
+    operator = _operator(mobile_code="{{ params.code }}", mobile="{{ params.mobile }}", status="{{ params.status }}")
+    operator.render_template_fields({"params": {"code": CODE, "mobile": MOBILE, "status": "IMPORTANT"}})
+    assert operator.execute({}) == {"conversation_id": ours["id"], "status": 3}
+    assert _status_of(sim, ours["id"]) == 3
+
+
+def test_conversation_id_templated_from_xcom(sim: WapiFlowSimulator) -> None:
+    ours = sim.add_conversation(CODE, MOBILE, status=0)
+    operator = _operator(conversation_id="{{ wait['id'] }}", status=ConversationStatus.PENDING)
+    operator.render_template_fields({"wait": {"id": ours["id"]}})
+    assert operator.execute({}) == {"conversation_id": ours["id"], "status": 2}
+
+
+@pytest.mark.parametrize("status", [ConversationStatus.UNREAD, 4, "UNREAD", "unread", "4"])
+def test_unread_is_refused_at_parse_time(status: Any) -> None:
+    with pytest.raises(WapiFlowInputError, match=r"UNREAD \(4\) cannot be set.*accepts only NONE \(0\)"):
+        _operator(conversation_id=1, status=status)
+
+
+def test_unread_from_a_template_is_refused_before_any_request(sim: WapiFlowSimulator) -> None:
+    conversation = sim.add_conversation(CODE, MOBILE, status=2)
+    operator = _operator(conversation_id=conversation["id"], status="{{ params.status }}")
+    operator.render_template_fields({"params": {"status": "UNREAD"}})
+    with pytest.raises(WapiFlowInputError, match="UNREAD"):
+        operator.execute({})
+    assert sim.request_count() == 0
+    assert _status_of(sim, conversation["id"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"status": 1}, "say which conversation"),
+        ({"conversation_id": 1, "phone": PHONE, "status": 1}, "give only one of"),
+        ({"mobile_code": CODE, "status": 1}, "'mobile' is missing"),
+        ({"phone": "+3460", "status": 1}, "'phone'"),
+        ({"conversation_id": -3, "status": 1}, "'conversation_id' must be a positive integer"),
+        ({"conversation_id": 1, "status": "CLOSED"}, "'status' must be a ConversationStatus"),
+        ({"conversation_id": 1, "status": True}, "'status' must be a ConversationStatus"),
+    ],
+)
+def test_bad_input_fails_at_parse_time(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(WapiFlowInputError, match=message):
+        _operator(**kwargs)
+
+
+def test_phone_without_conversation_is_not_found(sim: WapiFlowSimulator) -> None:
+    with pytest.raises(WapiFlowNotFoundError, match=r"no conversation for \+\*+222") as info:
+        _operator(phone=PHONE, status="DONE").execute({})
+    assert MOBILE not in str(info.value)
+    assert sim.request_count(method="POST") == 0
+
+
+def test_unknown_conversation_id_is_not_found(sim: WapiFlowSimulator) -> None:
+    with pytest.raises(WapiFlowNotFoundError, match="Conversation not found"):
+        _operator(conversation_id=999, status="DONE").execute({})

@@ -1,0 +1,339 @@
+"""ConversationSensor against the WapiFlow simulator: the poke table, failing at once, transient errors, DAG runs."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from dag_runs import DagRunResult
+
+from airflow_provider_wapiflow.exceptions import WapiFlowInputError
+from airflow_provider_wapiflow.models import ConversationStatus
+from airflow_provider_wapiflow.sensors.conversations import ConversationSensor
+from airflow_provider_wapiflow.testing import WapiFlowSimulator
+
+CODE, MOBILE = "34", "600111222"
+PHONE = f"+{CODE}{MOBILE}"
+LAST = "2026-11-25T10:00:05Z"
+SECRET = "wapiflow-test-secret"
+
+
+@pytest.fixture
+def sim(wapiflow_connection: WapiFlowSimulator) -> WapiFlowSimulator:
+    """The simulator with our contact, and the default connection pointing at it."""
+    wapiflow_connection.add_contact("Ana", "García", CODE, MOBILE)
+    return wapiflow_connection
+
+
+def _sensor(**kwargs: Any) -> ConversationSensor:
+    kwargs.setdefault("poke_interval", 0.2)
+    kwargs.setdefault("timeout", 30)
+    return ConversationSensor(task_id="wait", **kwargs)
+
+
+def _set_connection(monkeypatch: pytest.MonkeyPatch, sim: WapiFlowSimulator, **changes: Any) -> None:
+    conn = json.loads(sim.connection_json())
+    conn.update(changes)
+    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", json.dumps(conn))
+
+
+# --- the poke table ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PokeCase:
+    id: str
+    sensor: dict[str, Any]
+    done: bool
+    conversation: dict[str, Any] | None = field(default_factory=lambda: {"status": 1, "last_message_at": LAST})
+    """Our contact's conversation (None: it has none)."""
+    by: str = "id"
+    """How the sensor finds it: "id", "phone" or "parts" (mobile_code + mobile)."""
+
+
+AFTER_EARLIER = "2026-11-25T10:00:04.999Z"
+AFTER_LATER = "2026-11-25T10:00:06Z"
+
+POKE_CASES = [
+    PokeCase("by id, status matches", {"statuses": [ConversationStatus.DONE]}, True),
+    PokeCase("by id, status differs", {"statuses": [ConversationStatus.DONE]}, False, {"status": 2}),
+    PokeCase("by id, one of several statuses (names, ints)", {"statuses": ["done", 3]}, True, {"status": 3}),
+    PokeCase("by id, a single status", {"statuses": ConversationStatus.PENDING}, True, {"status": 2}),
+    PokeCase("by phone", {"statuses": [1]}, True, by="phone"),
+    PokeCase("by mobile_code + mobile", {"statuses": [1]}, True, by="parts"),
+    PokeCase("by phone, no conversation yet", {}, False, None, by="phone"),
+    PokeCase("by phone, no condition: the conversation exists", {}, True, {"status": 0}, by="phone"),
+    PokeCase("message in a later second", {"updated_after": AFTER_EARLIER}, True),
+    PokeCase("message before updated_after", {"updated_after": AFTER_LATER}, False),
+    PokeCase("message in the same second", {"updated_after": "2026-11-25T10:00:05.900Z"}, False),
+    PokeCase("message at exactly updated_after", {"updated_after": "2026-11-25T10:00:05Z"}, False),
+    PokeCase("updated_after with an offset", {"updated_after": "2026-11-25T11:00:04+01:00"}, True),
+    PokeCase("updated_after naive means UTC", {"updated_after": "2026-11-25 10:00:04"}, True),
+    PokeCase(
+        "updated_after as a datetime", {"updated_after": datetime(2026, 11, 25, 10, 0, 4, tzinfo=timezone.utc)}, True
+    ),
+    PokeCase(
+        "updated_after as a pendulum DateTime",
+        {"updated_after": pendulum.datetime(2026, 11, 25, 11, 0, 6, tz="Europe/Madrid")},
+        False,
+    ),
+    PokeCase("no message yet", {"updated_after": AFTER_EARLIER}, False, {"status": 1, "last_message_at": None}),
+    PokeCase("both conditions met", {"statuses": [1], "updated_after": AFTER_EARLIER}, True, by="phone"),
+    PokeCase("status met, no new message", {"statuses": [1], "updated_after": AFTER_LATER}, False, by="phone"),
+    PokeCase(
+        "new message, status not met",
+        {"statuses": [1], "updated_after": AFTER_EARLIER},
+        False,
+        {"status": 2, "last_message_at": LAST},
+        by="phone",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", POKE_CASES, ids=[c.id for c in POKE_CASES])
+def test_poke(sim: WapiFlowSimulator, case: PokeCase) -> None:
+    conversation = sim.add_conversation(CODE, MOBILE, **case.conversation) if case.conversation else None
+    target: dict[str, Any] = {
+        "id": {"conversation_id": conversation["id"] if conversation else 1},
+        "phone": {"phone": PHONE},
+        "parts": {"mobile_code": CODE, "mobile": MOBILE},
+    }[case.by]
+    result = _sensor(**target, **case.sensor).poke({})
+    assert result.is_done is case.done
+    if case.done:
+        assert conversation is not None
+        assert result.xcom_value["id"] == conversation["id"]
+        assert result.xcom_value["contact"]["mobile"] == MOBILE
+    else:
+        assert result.xcom_value is None
+
+
+def test_poke_by_phone_ignores_a_number_that_only_contains_ours(sim: WapiFlowSimulator) -> None:
+    """WapiFlow's search is a LIKE on names and numbers: only the exact code + number counts."""
+    sim.add_contact("Bob", "Other", CODE, MOBILE + "9")
+    sim.add_contact("Eve", "Abroad", "351", MOBILE)
+    sim.add_conversation(CODE, MOBILE + "9", status=1)
+    sim.add_conversation("351", MOBILE, status=1)
+    sensor = _sensor(phone=PHONE, statuses=[ConversationStatus.DONE])
+    assert not sensor.poke({}).is_done
+    ours = sim.add_conversation(CODE, MOBILE, status=1)
+    result = sensor.poke({})
+    assert result.is_done
+    assert result.xcom_value["id"] == ours["id"]
+
+
+def test_poke_renders_templates(sim: WapiFlowSimulator) -> None:
+    conversation = sim.add_conversation(CODE, MOBILE, status=2, last_message_at=LAST)
+    sensor = _sensor(
+        phone="{{ params.phone }}",
+        statuses="{{ params.statuses }}",
+        updated_after="{{ params.after }}",
+    )
+    sensor.render_template_fields({"params": {"phone": PHONE, "statuses": "DONE,PENDING", "after": AFTER_EARLIER}})
+    result = sensor.poke({})
+    assert result.is_done
+    assert result.xcom_value["id"] == conversation["id"]
+
+
+def test_phone_never_logged_in_full(
+    sim: WapiFlowSimulator, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim.add_conversation(CODE, MOBILE, status=2)
+    caplog.set_level("INFO")
+    sensor = _sensor(phone=PHONE, statuses=[1])
+    assert not sensor.poke({}).is_done
+    sim.set_plan("none")
+    with pytest.raises(AirflowFailException) as info:
+        sensor.poke({})
+    logged = caplog.text + capsys.readouterr().out + str(info.value)
+    assert "+********222" in logged
+    assert MOBILE not in logged
+
+
+# --- parse-time validation --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "give 'conversation_id', 'phone' (E.164) or 'mobile_code' + 'mobile'"),
+        ({"conversation_id": 7, "phone": PHONE}, "give only one of"),
+        ({"phone": PHONE, "mobile_code": CODE, "mobile": MOBILE}, "give only one of"),
+        ({"mobile_code": CODE}, "'mobile' is missing"),
+        ({"mobile": MOBILE}, "'mobile_code' is missing"),
+        ({"phone": MOBILE}, "E.164"),
+        ({"phone": "+3460011"}, "'phone'"),
+        ({"conversation_id": 0}, "'conversation_id' must be a positive integer"),
+        ({"conversation_id": "seven"}, "'conversation_id' must be a positive integer"),
+        ({"conversation_id": 7, "statuses": ["CLOSED"]}, "'statuses' must be a ConversationStatus"),
+        ({"conversation_id": 7, "statuses": []}, "'statuses' is empty"),
+        ({"conversation_id": 7, "updated_after": "yesterday"}, "'updated_after' must be a datetime"),
+        ({"conversation_id": 7, "updated_after": 1764064805}, "'updated_after' must be a datetime"),
+    ],
+)
+def test_bad_input_fails_at_parse_time(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(WapiFlowInputError, match=message.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")):
+        _sensor(**kwargs)
+
+
+def test_templated_values_are_checked_after_rendering(sim: WapiFlowSimulator) -> None:
+    sensor = _sensor(
+        phone="{{ params.phone }}", statuses="{{ params.statuses }}", updated_after="{{ params.after }}"
+    )  # accepted at parse time
+    sensor.render_template_fields({"params": {"phone": "+34600", "statuses": "[1]", "after": AFTER_EARLIER}})
+    started = time.monotonic()
+    with pytest.raises(AirflowFailException, match="'phone'"):
+        sensor.execute({})
+    assert time.monotonic() - started < 2
+    assert sim.request_count() == 0
+
+
+# --- errors: fatal at once, transient as "not yet" --------------------------------------------------
+
+
+def _execute_fails_fast(sensor: ConversationSensor, expected: type[BaseException], match: str) -> float:
+    started = time.monotonic()
+    with pytest.raises(expected, match=match) as info:
+        sensor.execute({})
+    elapsed = time.monotonic() - started
+    assert elapsed < 3, f"took {elapsed:.1f} s with a {sensor.timeout} s timeout"
+    assert SECRET not in str(info.value)
+    return elapsed
+
+
+def test_wrong_secret_fails_at_once(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    sim.add_conversation(CODE, MOBILE, status=0)
+    _set_connection(monkeypatch, sim, password="not-the-secret")
+    sensor = _sensor(phone=PHONE, statuses=[1], timeout=600, retries=3)
+    _execute_fails_fast(sensor, AirflowFailException, "Client Secret")
+    assert sim.request_count() == 1  # a 401 is not retried
+
+
+def test_fatal_error_is_not_swallowed_by_silent_fail(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    _set_connection(monkeypatch, sim, password="not-the-secret")
+    sensor = _sensor(phone=PHONE, statuses=[1], timeout=600, silent_fail=True)
+    _execute_fails_fast(sensor, AirflowFailException, "Invalid credentials")
+
+
+def test_fatal_error_with_soft_fail_skips_at_once(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    _set_connection(monkeypatch, sim, password="not-the-secret")
+    sensor = _sensor(phone=PHONE, statuses=[1], timeout=600, soft_fail=True)
+    _execute_fails_fast(sensor, AirflowSkipException, "soft_fail")
+
+
+@pytest.mark.wapiflow_simulator(allowed_ips=("203.0.113.7",))
+def test_ip_not_whitelisted_fails_at_once(sim: WapiFlowSimulator) -> None:
+    elapsed = _execute_fails_fast(_sensor(conversation_id=1, timeout=600), AirflowFailException, "whitelist")
+    assert elapsed < 3
+
+
+def test_expired_plan_fails_at_once(sim: WapiFlowSimulator) -> None:
+    sim.set_plan("expired")
+    _execute_fails_fast(_sensor(phone=PHONE, timeout=600), AirflowFailException, "plan has expired")
+
+
+def test_unknown_conversation_id_fails_at_once(sim: WapiFlowSimulator) -> None:
+    _execute_fails_fast(_sensor(conversation_id=999, timeout=600), AirflowFailException, "Conversation not found")
+
+
+def test_missing_connection_fails_at_once(sim: WapiFlowSimulator) -> None:
+    sensor = _sensor(conversation_id=1, timeout=600, wapiflow_conn_id="wapiflow_missing")
+    _execute_fails_fast(sensor, AirflowFailException, "wapiflow_missing")
+
+
+def test_transient_errors_count_as_not_yet(sim: WapiFlowSimulator) -> None:
+    conversation = sim.add_conversation(CODE, MOBILE, status=1)
+    # The connection retries reads 3 times: 4 failures outlast the hook's retries for one poke.
+    sim.inject("error", status=500, times=4)
+    sensor = _sensor(phone=PHONE, statuses=[1])
+    assert not sensor.poke({}).is_done
+    result = sensor.poke({})
+    assert result.is_done
+    assert result.xcom_value["id"] == conversation["id"]
+
+
+def test_poke_mode_waits_through_outages_and_returns_the_conversation(sim: WapiFlowSimulator) -> None:
+    conversation = sim.add_conversation(CODE, MOBILE, status=2)
+    sim.inject("error", status=503, times=10)
+    timer = threading.Timer(0.8, sim.set_conversation_status, args=(conversation["id"], 1))
+    timer.start()
+    try:
+        value = _sensor(conversation_id=conversation["id"], statuses=[1], timeout=20).execute({})
+    finally:
+        timer.cancel()
+    assert value["id"] == conversation["id"]
+    assert value["status"] == 1
+
+
+# --- real DAG runs ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def reply_after(sim: WapiFlowSimulator) -> Iterator[Callable[[float, Callable[[], Any]], None]]:
+    timers: list[threading.Timer] = []
+
+    def schedule(delay: float, action: Callable[[], Any]) -> None:
+        timer = threading.Timer(delay, action)
+        timers.append(timer)
+        timer.start()
+
+    yield schedule
+    for timer in timers:
+        timer.cancel()
+
+
+def test_dag_deferrable_waits_for_the_reply(sim: WapiFlowSimulator, run_dag: Callable[..., DagRunResult]) -> None:
+    """send → ConversationSensor(deferrable) → SetConversationStatusOperator, under dag.test() (trigger in-process)."""
+    # The customer answers 1.2 s after our message: always in a later second than the send.
+    sim.auto_reply(CODE, MOBILE, text="Approved", delay=1.2)
+    result = run_dag("conversation_dags.py", dag_id="conversation_approval_deferrable")
+    assert result.succeeded, result.task_states
+    waited = result.xcoms["wait"]
+    [conversation] = sim.conversations()
+    assert waited["id"] == conversation["id"]
+    assert waited["contact"]["mobile"] == MOBILE
+    sent_at = datetime.fromisoformat(result.xcoms["send"]["finished_at"].replace("Z", "+00:00"))
+    replied_at = datetime.fromisoformat(waited["last_message_at"].replace("Z", "+00:00"))
+    assert replied_at.replace(microsecond=0) > sent_at.replace(microsecond=0)
+    assert [m["message"] for m in sim.messages(direction="received")] == ["Approved"]
+    assert result.xcoms["close"] == {"conversation_id": conversation["id"], "status": 1}
+    assert sim.conversations()[0]["status"] == ConversationStatus.DONE
+    # One check on the worker before deferring, then the trigger's polls.
+    assert sim.request_count(path_prefix="inbox/conversation-list") >= 2
+
+
+def test_dag_reschedule_mode(
+    sim: WapiFlowSimulator,
+    run_dag: Callable[..., DagRunResult],
+    reply_after: Callable[[float, Callable[[], Any]], None],
+) -> None:
+    conversation = sim.add_conversation(CODE, MOBILE, status=2)
+    reply_after(2.0, lambda: sim.set_conversation_status(conversation["id"], 1))
+    result = run_dag("conversation_dags.py", dag_id="conversation_wait_done_reschedule")
+    assert result.succeeded, result.task_states
+    assert result.xcoms["wait"]["id"] == conversation["id"]
+    assert result.xcoms["wait"]["status"] == 1
+    assert result.tries["wait"] == 1  # rescheduled, not retried
+    assert sim.request_count(path_prefix="inbox/conversation-list") >= 2
+
+
+def test_dag_deferrable_wrong_secret_fails_without_retries(
+    sim: WapiFlowSimulator, run_dag: Callable[..., DagRunResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _set_connection(monkeypatch, sim, password="not-the-secret")
+    started = time.monotonic()
+    result = run_dag("conversation_dags.py", dag_id="conversation_wrong_secret")
+    elapsed = time.monotonic() - started
+    assert result.state == "failed"
+    assert result.task_states["wait"] == "failed"
+    assert result.tries["wait"] == 1  # retries=3 in the DAG: an auth error is not retried
+    # Most of this is dag.test()'s in-process API server starting; the sensor's timeout is 600 s.
+    assert elapsed < 60, f"took {elapsed:.1f} s"
