@@ -7,8 +7,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import phonenumbers
-
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError
 
 
@@ -50,12 +48,17 @@ def mask_phone(phone: str) -> str:
 
 
 _DIGITS = re.compile(r"^[0-9]+$")
+# What may follow the '+' of an E.164 phone as people write it. phonenumbers would also read letters
+# as a keypad ("+34 600 111 ABC" -> +34600111222) and drop extensions: that would message somebody else.
+_E164_WRITTEN = re.compile(r"^\+[0-9 ().\-]+$")
 
 _POSSIBILITY_REASONS = {
-    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "has an unknown country code",
-    phonenumbers.ValidationResult.TOO_SHORT: "is too short",
-    phonenumbers.ValidationResult.TOO_LONG: "is too long",
-    phonenumbers.ValidationResult.INVALID_LENGTH: "has an invalid length",
+    # phonenumbers.ValidationResult values, by name: importing phonenumbers takes ~60 ms, which a DAG
+    # file should not pay at parse time; it is imported when the first number is checked.
+    "INVALID_COUNTRY_CODE": "has an unknown country code",
+    "TOO_SHORT": "is too short",
+    "TOO_LONG": "is too long",
+    "INVALID_LENGTH": "has an invalid length",
 }
 
 
@@ -95,6 +98,11 @@ class Phone:
                 raise WapiFlowInputError(
                     f"'phone' {mask_phone(text)} must be in E.164 form with a leading '+' and country code"
                 )
+            if not _E164_WRITTEN.match(text):
+                raise WapiFlowInputError(
+                    f"'phone' {mask_phone(text)} is not a phone number: only digits, spaces and - . ( ) may "
+                    "follow the '+'"
+                )
             return cls._validated(text, field="phone")
         if mobile_code is None or mobile is None:
             missing = "mobile_code" if mobile_code is None else "mobile"
@@ -110,11 +118,14 @@ class Phone:
 
     @classmethod
     def _validated(cls, text: str, *, field: str) -> Phone:
+        import phonenumbers
+
         try:
             number = phonenumbers.parse(text, None)
         except phonenumbers.NumberParseException as error:
             raise WapiFlowInputError(f"'{field}' {mask_phone(text)} is not a phone number: {error._msg}") from None
-        reason = _POSSIBILITY_REASONS.get(phonenumbers.is_possible_number_with_reason(number))
+        reasons = {getattr(phonenumbers.ValidationResult, name): why for name, why in _POSSIBILITY_REASONS.items()}
+        reason = reasons.get(phonenumbers.is_possible_number_with_reason(number))
         if reason is None and not phonenumbers.is_valid_number(number):
             reason = "is not a valid number for its country"
         if reason is not None:

@@ -517,3 +517,14 @@ def test_client_secret_never_reaches_logs_reprs_or_errors(
     assert sim.client_secret not in text
     assert SPAIN[1] not in logs
     assert len(errors) == 2
+
+
+def test_phone_searches_are_masked_in_http_library_debug_logs(
+    hook: WapiFlowHook, sim: WapiFlowSimulator, debug_logs: Callable[[], str]
+) -> None:
+    sim.add_contact("Ana", "Ruiz", *SPAIN)
+    sim.simulate_reply(*SPAIN, text="hola")
+    assert len(list(hook.iter_conversations(search=SPAIN[1]))) == 1
+    logs = debug_logs()
+    assert "search=******222" in logs  # urllib3 logged the request URL, masked
+    assert SPAIN[1] not in logs

@@ -28,7 +28,6 @@ from airflow_provider_wapiflow.sensors._conversation_match import (
     parse_datetime,
     parse_statuses,
 )
-from airflow_provider_wapiflow.triggers.conversations import ConversationTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -187,6 +186,9 @@ class ConversationSensor(BaseSensorOperator):
         if remaining <= 0:
             self._timed_out(f"Sensor has timed out: {self.timeout} s passed")
         query = self._query()
+        # Imported here: airflow.triggers.base would add to the parse time of every DAG using the sensor.
+        from airflow_provider_wapiflow.triggers.conversations import ConversationTrigger
+
         self.defer(
             trigger=ConversationTrigger(
                 **query.to_json(),

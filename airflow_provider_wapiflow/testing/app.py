@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +24,7 @@ from airflow_provider_wapiflow.testing.laravel import (
     UploadedFile,
     Validator,
     encode_json,
+    like_pattern,
     mysql_like,
     mysql_number,
     normalise_input,
@@ -317,12 +318,12 @@ class WapiFlowApp:
             return validation_error(errors)
         search = inp.get("search")
         with self.state.lock:
-            rows = sorted(self.state.contacts.values(), key=lambda c: c.id, reverse=True)
+            rows: Sequence[Contact] = self.state.contacts_newest_first()
             if php_truthy(search):
                 if not self.config.patched:
                     return error("exception", sql_unknown_email_column(php_str(search)))
-                term = php_str(search)
-                rows = [c for c in rows if any(mysql_like(term, v) for v in (c.mobile, c.firstname, c.lastname))]
+                like = like_pattern(php_str(search)).match
+                rows = [c for c in rows if like(c.mobile) or like(php_str(c.firstname)) or like(php_str(c.lastname))]
             page = paginate(rows, page=inp.get("page"), per_page=inp.get("paginate"), path=self.page_path(request))
             site = self.site(request)
             page["data"] = [self.state.contact_dict(c, site) for c in page["data"]]
@@ -412,6 +413,7 @@ class WapiFlowApp:
                 "image": image if image is not None else contact.image,
             }
             dirty = any(getattr(contact, k) != v for k, v in new_values.items())
+            state.renumber_contact(contact, new_values.pop("mobile_code"), new_values.pop("mobile"))
             for key, value in new_values.items():
                 setattr(contact, key, value)
             if dirty:  # Eloquent only touches updated_at when an attribute changed
@@ -558,7 +560,7 @@ class WapiFlowApp:
                 (k for k in ("image", "document", "video", "audio") if isinstance(inp.get(k), UploadedFile)), None
             )
             graph = f"https://graph.facebook.com/v22.0/{account.phone_number_id}"
-            if state.meta_outage:  # media are uploaded first, so that is the call that fails
+            if state.meta_unreachable():  # media are uploaded first, so that is the call that fails
                 return error("exception", curl_could_not_resolve(f"{graph}/{'media' if media_kind else 'messages'}"))
 
             text = inp.get("message")
@@ -682,7 +684,7 @@ class WapiFlowApp:
                 params[key] = [self._personalise(php_str(v), contact, code, mobile) for v in values]
 
             url = f"https://graph.facebook.com/v22.0/{account.phone_number_id}/messages"
-            if state.meta_outage:  # §7.2.4: the token rides in the query string of the logged URL
+            if state.meta_unreachable():  # §7.2.4: the token rides in the query string of the logged URL
                 return error("exception", curl_could_not_resolve(f"{url}?access_token={self.config.meta_access_token}"))
             # Meta rejects a component whose parameter count differs from the template's {{n}} placeholders.
             body_expected = len(placeholders(template.body))

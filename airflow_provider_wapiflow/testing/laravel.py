@@ -9,6 +9,7 @@ encoding of ``JsonResponse``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -97,6 +98,12 @@ def mysql_id_equals(column: int, value: Any) -> bool:
 
 def mysql_like(term: str, value: Any) -> bool:
     """``value LIKE '%term%'`` under a case-insensitive collation (``%`` and ``_`` are wildcards)."""
+    return like_pattern(term).match(php_str(value)) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def like_pattern(term: str) -> re.Pattern[str]:
+    """The compiled regular expression of ``LIKE '%term%'``; match it against ``php_str(value)``."""
     pattern = ["^.*"]
     chars = iter(term)
     for ch in chars:
@@ -109,7 +116,7 @@ def mysql_like(term: str, value: Any) -> bool:
         else:
             pattern.append(re.escape(ch))
     pattern.append(".*$")
-    return re.match("".join(pattern), php_str(value), re.IGNORECASE | re.DOTALL) is not None
+    return re.compile("".join(pattern), re.IGNORECASE | re.DOTALL)
 
 
 # ---------------------------------------------------------------------------------------------------

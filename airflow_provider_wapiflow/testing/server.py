@@ -42,8 +42,9 @@ class WapiFlowSimulator:
 
     Use it as a context manager (``with WapiFlowSimulator() as sim:``) or call ``start()``/``stop()``.
     Account knobs (properties, thread-safe, read on every request): ``plan`` (see ``set_plan``),
-    ``user_active``, ``contact_limit``, ``maintenance``, ``has_whatsapp_account``, ``meta_outage``,
-    and ``latency`` (seconds added to every request).
+    ``user_active``, ``contact_limit``, ``maintenance``, ``has_whatsapp_account``, ``meta_outage``
+    (``meta_outage_for`` makes one pass after a number of sends), and ``latency`` (seconds added to every
+    request).
     """
 
     def __init__(
@@ -302,6 +303,17 @@ class WapiFlowSimulator:
         with self.state.lock:
             self.state.meta_outage = bool(value)
 
+    def meta_outage_for(self, times: int, after: int = 0) -> None:
+        """A Meta outage for part of a batch: of the next sends that call Meta, the first ``after`` go out,
+        the ``times`` after them fail as with ``meta_outage``, then Meta is back.
+
+        Only sends that get as far as calling Meta count (not those refused earlier, e.g. a non-contact).
+        """
+        if times < 0 or after < 0:
+            raise ValueError("times and after must not be negative")
+        with self.state.lock:
+            self.state.meta_outage_window = (after, times)
+
     # -- seeding --------------------------------------------------------------------------------
 
     def add_contact(
@@ -335,12 +347,26 @@ class WapiFlowSimulator:
 
     def seed_contacts(self, count: int, mobile_code: str = "34", first_mobile: int = 600000001) -> list[dict[str, Any]]:
         """Create ``count`` contacts with generated names and consecutive numbers."""
+        with self.state.lock:
+            site = self._site()
+            return [self.state.contact_dict(c, site) for c in self._seed(count, mobile_code, first_mobile)]
+
+    def bulk_seed_contacts(self, count: int, mobile_code: str = "34", first_mobile: int = 600000001) -> int:
+        """:meth:`seed_contacts` for big accounts (a million contacts in seconds); returns the count, not the rows."""
+        return len(self._seed(count, mobile_code, first_mobile))
+
+    def _seed(self, count: int, mobile_code: str, first_mobile: int) -> list[Contact]:
         first = ["Ana", "Luis", "Marta", "Jorge", "Lucía", "Pablo", "Elena", "Diego", "Sara", "Iker"]
         last = ["García", "López", "Martín", "Sánchez", "Pérez", "Gómez", "Ruiz", "Díaz", "Moreno", "Muñoz"]
-        return [
-            self.add_contact(first[i % 10], last[(i // 10) % 10], mobile_code, str(first_mobile + i))
-            for i in range(count)
-        ]
+        numbers = [str(first_mobile + i) for i in range(count)]
+        with self.state.lock:
+            taken = next((n for n in numbers if self.state.contact_by_number(mobile_code, n) is not None), None)
+            if taken is not None:
+                raise ValueError(f"a contact with +{mobile_code} {taken} already exists")
+            return [
+                self.state.add_contact(first[i % 10], last[(i // 10) % 10], mobile_code, number)
+                for i, number in enumerate(numbers)
+            ]
 
     def set_contact_blocked(self, contact_id: int, blocked: bool = True) -> dict[str, Any]:
         with self.state.lock:
@@ -384,7 +410,7 @@ class WapiFlowSimulator:
             if self.state.conversation_for_contact(contact.id) is not None:
                 raise ValueError(f"+{mobile_code} {mobile} already has a conversation")
             conversation = self.state.create_conversation(contact.id)
-            conversation.status = status
+            conversation.status = int(status)
             conversation.last_message_at = parse_ts(last_message_at)
             return self.state.conversation_dict(conversation, self._site())
 
@@ -402,7 +428,7 @@ class WapiFlowSimulator:
             conversation = self.state.find_conversation(conversation_id)
             if conversation is None:
                 raise ValueError(f"no conversation {conversation_id}")
-            conversation.status = status
+            conversation.status = int(status)
             conversation.updated_at = utcnow()
             return self.state.conversation_dict(conversation, self._site())
 

@@ -8,14 +8,17 @@ free of HTTP. Rows are dataclasses; the ``*_dict`` functions render them the way
 from __future__ import annotations
 
 import copy
+import functools
+import itertools
 import random
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar, overload
 
-from airflow_provider_wapiflow.testing.laravel import loose_equals, mysql_id_equals, php_str
+from airflow_provider_wapiflow.testing.laravel import loose_equals, mysql_id_equals, mysql_number, php_str, php_truthy
 
 USER_ID = 1
 
@@ -101,6 +104,9 @@ _PLACEHOLDER_RE = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 
 def country_for(mobile_code: Any) -> str:
     """``country.json`` lookup with PHP's loose ``==`` (so ``"034"`` is Spain too)."""
+    if isinstance(mobile_code, str) and mobile_code in COUNTRIES:
+        # The codes are distinct numbers, so an exact key is the only loose match.
+        return COUNTRIES[mobile_code]
     for code, country in COUNTRIES.items():
         if loose_equals(code, mobile_code):
             return country
@@ -116,7 +122,23 @@ def fmt_ts(value: datetime | None) -> str | None:
     """Laravel 11 ``serializeDate``: ``2026-11-25T14:53:37.000000Z``."""
     if value is None:
         return None
+    return _fmt_ts(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fmt_ts(value: datetime) -> str:
+    # Cached: rows created in the same second share the text, and a page of a big contact list
+    # formats two timestamps per row.
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a JSON column value that the caller may change; flat dicts (addresses) copy cheaply."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, dict) and all(v is None or isinstance(v, (str, int, float)) for v in value.values()):
+        return dict(value)
+    return copy.deepcopy(value)
 
 
 def parse_ts(value: datetime | str | None) -> datetime | None:
@@ -307,8 +329,13 @@ class SimState:
         with self.lock:
             self.rng = random.Random(self._seed)
             self._ids: dict[str, int] = {}
+            # Rows are kept in id order (ids only grow), so newest-first is the reverse insertion order.
             self.contacts: dict[int, Contact] = {}
             self.conversations: dict[int, Conversation] = {}
+            # Indexes for the lookups every request makes; a scan per request would make the simulator,
+            # not the client, the bottleneck of benchmarks with thousands of contacts.
+            self._contact_by_number: dict[tuple[str, str], int] = {}
+            self._conversation_by_contact: dict[int, int] = {}
             self.messages: dict[int, Message] = {}
             self.templates: dict[int, Template] = {}
             self.notes: dict[int, Note] = {}
@@ -320,6 +347,8 @@ class SimState:
             self.contact_limit: int | None = None
             self.maintenance = False
             self.meta_outage = False
+            # A passing outage (WapiFlowSimulator.meta_outage_for): sends still to go out, then sends to fail.
+            self.meta_outage_window = (0, 0)
             self.whatsapp_accounts: list[WhatsappAccount] = []
             self.has_whatsapp_account = True
             if self.config.seed_templates:
@@ -418,16 +447,36 @@ class SimState:
                 updated_at=now,
             )
             self.contacts[contact.id] = contact
+            self._contact_by_number.setdefault((contact.mobile_code, contact.mobile), contact.id)
             return contact
 
     def find_contact(self, contact_id: Any) -> Contact | None:
+        """``Contact::find($id)``: MySQL compares the id column with the parameter as numbers."""
         with self.lock:
-            return next((c for c in self.contacts.values() if mysql_id_equals(c.id, contact_id)), None)
+            return _find_by_id(self.contacts, contact_id)
 
     def contact_by_number(self, mobile_code: Any, mobile: Any) -> Contact | None:
         with self.lock:
-            code, number = php_str(mobile_code), php_str(mobile)
-            return next((c for c in self.contacts.values() if c.mobile_code == code and c.mobile == number), None)
+            contact_id = self._contact_by_number.get((php_str(mobile_code), php_str(mobile)))
+            return self.contacts.get(contact_id) if contact_id is not None else None
+
+    def renumber_contact(self, contact: Contact, mobile_code: str, mobile: str) -> None:
+        """Change a contact's number; every change of ``mobile_code`` / ``mobile`` goes through here."""
+        with self.lock:
+            old = (contact.mobile_code, contact.mobile)
+            contact.mobile_code, contact.mobile = mobile_code, mobile
+            if old != (mobile_code, mobile):
+                self._unindex_number(old, contact.id)
+                self._contact_by_number.setdefault((mobile_code, mobile), contact.id)
+
+    def _unindex_number(self, key: tuple[str, str], contact_id: int) -> None:
+        if self._contact_by_number.get(key) != contact_id:
+            return
+        del self._contact_by_number[key]
+        # Numbers are unique, but seeding does not re-check them all: keep the lowest other id visible.
+        other = next((c.id for c in self.contacts.values() if (c.mobile_code, c.mobile) == key), None)
+        if other is not None:
+            self._contact_by_number[key] = other
 
     def mobile_taken(self, mobile_code: Any, mobile: Any, ignore_id: Any = None) -> bool:
         """The ``unique`` rule: (mobile_code, mobile) per user, ignoring the contact being updated."""
@@ -439,13 +488,19 @@ class SimState:
 
     def delete_contact(self, contact: Contact) -> None:
         with self.lock:
-            self.contacts.pop(contact.id, None)
+            if self.contacts.pop(contact.id, None) is not None:
+                self._unindex_number((contact.mobile_code, contact.mobile), contact.id)
+
+    def contacts_newest_first(self) -> Sequence[Contact]:
+        """Every contact, highest id first, as a sequence that pages without sorting or copying them all."""
+        return _NewestFirst(self.contacts)
 
     # -- conversations --------------------------------------------------------------------------
 
     def conversation_for_contact(self, contact_id: int) -> Conversation | None:
         with self.lock:
-            return next((c for c in self.conversations.values() if c.contact_id == contact_id), None)
+            conversation_id = self._conversation_by_contact.get(contact_id)
+            return self.conversations.get(conversation_id) if conversation_id is not None else None
 
     def create_conversation(self, contact_id: int | None) -> Conversation:
         with self.lock:
@@ -454,11 +509,13 @@ class SimState:
                 id=self.next_id("conversations"), contact_id=contact_id, created_at=now, updated_at=now
             )
             self.conversations[conversation.id] = conversation
+            if contact_id is not None:
+                self._conversation_by_contact.setdefault(contact_id, conversation.id)
             return conversation
 
     def find_conversation(self, conversation_id: Any) -> Conversation | None:
         with self.lock:
-            return next((c for c in self.conversations.values() if mysql_id_equals(c.id, conversation_id)), None)
+            return _find_by_id(self.conversations, conversation_id)
 
     def messages_of(self, conversation_id: int) -> list[Message]:
         with self.lock:
@@ -562,6 +619,20 @@ class SimState:
 
     # -- WhatsApp accounts and plan ---------------------------------------------------------------
 
+    def meta_unreachable(self) -> bool:
+        """Whether the send now calling Meta finds it unreachable; a send inside a passing outage uses it up."""
+        with self.lock:
+            if self.meta_outage:
+                return True
+            before, during = self.meta_outage_window
+            if before:
+                self.meta_outage_window = (before - 1, during)
+                return False
+            if during:
+                self.meta_outage_window = (0, during - 1)
+                return True
+            return False
+
     def default_account(self) -> WhatsappAccount | None:
         """``$user->currentWhatsapp()``: the account with ``is_default = 1``."""
         with self.lock:
@@ -570,7 +641,7 @@ class SimState:
     def account_for_send(self, from_number: Any) -> WhatsappAccount | None:
         """send-message's choice: the exact ``phone_number`` when given, else the first account."""
         with self.lock:
-            if from_number is None or from_number == "" or from_number == "0" or from_number == 0:
+            if not php_truthy(from_number):
                 return self.whatsapp_accounts[0] if self.whatsapp_accounts else None
             wanted = php_str(from_number)
             return next((a for a in self.whatsapp_accounts if a.phone_number == wanted), None)
@@ -612,9 +683,9 @@ class SimState:
                 "mobile_code": contact.mobile_code,
                 "mobile": contact.mobile,
                 "image": contact.image,
-                "address": copy.deepcopy(contact.address),
+                "address": _copied(contact.address),
                 "status": contact.status,
-                "details": copy.deepcopy(contact.details),
+                "details": _copied(contact.details),
                 "is_customer": contact.is_customer,
                 "is_blocked": contact.is_blocked,
                 "blocked_by": contact.blocked_by,
@@ -739,3 +810,39 @@ def address_object(city: Any, state: Any, post_code: Any, address: Any, mobile_c
         "address": "" if address is None else address,
         "country": country_for(mobile_code),
     }
+
+
+Row = TypeVar("Row")
+
+
+def _find_by_id(table: dict[int, Row], value: Any) -> Row | None:
+    """``WHERE id = ?``: equal as numbers (``"7abc"`` finds 7, ``"7.5"`` nothing), so one dict lookup."""
+    number = mysql_number(value)
+    return table.get(int(number)) if number.is_integer() else None
+
+
+class _NewestFirst(Sequence[Contact]):
+    """A read-only, newest-first view of the contacts table (in id order) for the paginator."""
+
+    def __init__(self, contacts: dict[int, Contact]) -> None:
+        self._contacts = contacts
+
+    def __len__(self) -> int:
+        return len(self._contacts)
+
+    @overload
+    def __getitem__(self, index: int) -> Contact: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Contact]: ...
+
+    def __getitem__(self, index: int | slice) -> Contact | list[Contact]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self._contacts))
+            if step != 1:
+                return list(self)[index]
+            return list(itertools.islice(reversed(self._contacts.values()), start, max(start, stop)))
+        position = index if index >= 0 else len(self._contacts) + index
+        if not 0 <= position < len(self._contacts):
+            raise IndexError(index)
+        return next(itertools.islice(reversed(self._contacts.values()), position, None))

@@ -85,10 +85,8 @@ class ManagedProcess:
         pgid = self.popen.pid  # start_new_session=True: the child leads its own group
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
         # Children (uvicorn workers, task supervisors) may outlive the leader: always sweep the group.
         deadline = time.monotonic() + 5
         while _group_alive(pgid) and time.monotonic() < deadline:
@@ -230,6 +228,21 @@ class AirflowDeployment:
                 raise RuntimeError(
                     f"airflow {process.name} exited with {process.popen.returncode}:\n{process.log_tail()}"
                 )
+
+    def listening(self) -> dict[str, set[str]]:
+        """``host:port`` of every TCP socket listened on by each started process and its children."""
+        import psutil
+
+        found: dict[str, set[str]] = {}
+        for process in self.processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                leader = psutil.Process(process.popen.pid)
+                for proc in (leader, *leader.children(recursive=True)):
+                    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                        for sock in proc.net_connections(kind="tcp"):
+                            if sock.status == psutil.CONN_LISTEN:
+                                found.setdefault(process.name, set()).add(f"{sock.laddr.ip}:{sock.laddr.port}")
+        return found
 
     def stop_all(self) -> None:
         for process in reversed(self.processes):

@@ -89,7 +89,8 @@ def test_add_and_test_wapiflow_connection_in_the_ui(browser: Browser, deployment
     conn_type = _connection_type()
     behaviour = conn_type["ui-field-behaviour"]
     conn_fields = conn_type["conn-fields"]
-    assert isinstance(behaviour, dict) and isinstance(conn_fields, dict)
+    assert isinstance(behaviour, dict)
+    assert isinstance(conn_fields, dict)
     assert behaviour["relabeling"] == {"host": "Base URL", "login": "Client ID", "password": "Client Secret"}
 
     with WapiFlowSimulator() as sim:
@@ -101,13 +102,15 @@ def test_add_and_test_wapiflow_connection_in_the_ui(browser: Browser, deployment
             deployment.wait_for_api()
 
             # Sign in through the real SimpleAuthManager login page.
-            page.goto(f"{deployment.api_url}/connections")
+            page.goto(deployment.api_url)
             page.locator("input[name=username]").fill("admin")
             page.locator("input[name=password]").fill(deployment.admin_password)
             page.locator("button[type=submit]").click()
-            page.wait_for_url(re.compile(r".*/connections$"))
 
-            # Admin → Connections → Add, type "WapiFlow".
+            # Admin → Connections → Add Connection, then pick "WapiFlow" as the type.
+            page.get_by_role("button", name="Admin").click()
+            page.get_by_role("menuitem", name="Connections").click()
+            page.wait_for_url(re.compile(r".*/connections$"))
             page.get_by_role("button", name="Add Connection").click()
             dialog = page.get_by_role("dialog")
             dialog.get_by_role("combobox").fill("WapiFlow")
@@ -157,6 +160,7 @@ def test_add_and_test_wapiflow_connection_in_the_ui(browser: Browser, deployment
             with page.expect_response(lambda r: r.url.endswith("/api/v2/connections/test")) as answer:
                 row.get_by_role("button", name="Test Connection").click()
             response = answer.value
+            print(f"connection-ui: the row's Test Connection button got HTTP {response.status}")
             if response.status == 200:
                 assert response.json()["status"] is True, response.json()
             else:
@@ -177,8 +181,10 @@ def test_add_and_test_wapiflow_connection_in_the_ui(browser: Browser, deployment
                 {"connection_id": CONN_ID, "conn_type": "wapiflow", "password": wrong_secret},
             )
             assert bad["status"] is False, bad
+            print(f"connection-ui: right secret: {ok['message']!r}; wrong secret: {bad['message']!r}")
             assert re.search(r"client.?(id|secret)|credential", bad["message"], re.IGNORECASE), bad
-            assert wrong_secret not in bad["message"] and client_secret not in bad["message"]
+            assert wrong_secret not in bad["message"]
+            assert client_secret not in bad["message"]
 
             # The saved connection, read by a hook in a task of a fresh `airflow dags test` process: the
             # task gets the connection from the metadata DB through the Execution API, as on a worker.

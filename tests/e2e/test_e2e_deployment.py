@@ -10,8 +10,10 @@ and the XCom summaries must match what the simulator holds.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,8 @@ DAG_ID = "wapiflow_post_etl_notifications"
 EXAMPLE_DAGS = ROOT / "example_dags"
 # The tasks this test reads back; the DAG may hold small helper tasks besides them.
 TASKS = ("extract_shipped_orders", "upsert_contacts", "send_order_shipped", "wait_for_reply", "close_conversation")
-REPLY_FROM = "+34600111201"
-# The customer answers this long after the send: long enough for the sensor to have deferred.
-REPLY_DELAY = 8.0
+REPLY_FROM = "+34600111201"  # the DAG's default ``reply_from`` param
+REPLY_TEXT = "Got it, thanks!"
 RUN_TIMEOUT = 150.0
 
 
@@ -37,15 +38,6 @@ RUN_TIMEOUT = 150.0
 def simulator() -> Iterator[WapiFlowSimulator]:
     with WapiFlowSimulator() as sim:
         yield sim
-
-
-@pytest.fixture
-def deployment(tmp_path: Path, simulator: WapiFlowSimulator) -> Iterator[AirflowDeployment]:
-    env = {"AIRFLOW_CONN_WAPIFLOW_DEFAULT": simulator.connection_json()}
-    with airflow_deployment(tmp_path / "airflow-deploy", dags_folder=EXAMPLE_DAGS, extra_env=env) as deployment:
-        deployment.start_api_server()
-        deployment.start_scheduler_stack()
-        yield deployment
 
 
 def _wait_for_dag(rest: RestClient, deployment: AirflowDeployment) -> None:
@@ -62,14 +54,24 @@ def _wait_for_dag(rest: RestClient, deployment: AirflowDeployment) -> None:
 
 
 def _run_to_the_end(
-    rest: RestClient, deployment: AirflowDeployment, run_id: str
+    rest: RestClient, deployment: AirflowDeployment, simulator: WapiFlowSimulator, run_id: str
 ) -> tuple[dict[str, Any], dict[str, set[str]]]:
-    """Poll the run until it finishes; return it and every state each task was seen in."""
+    """
+    Poll the run until it finishes; return it and every state each task was seen in.
+
+    The customer replies only once the sensor is seen ``deferred``: from then on only the triggerer
+    can notice the reply, so the run can only finish through it.
+    """
     seen: dict[str, set[str]] = {task: set() for task in TASKS}
+    replied = False
 
     def finished() -> dict[str, Any] | None:
+        nonlocal replied
         for ti in rest.get(f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]:
             seen.setdefault(ti["task_id"], set()).add(str(ti["state"]))
+            if ti["task_id"] == "wait_for_reply" and ti["state"] == "deferred" and not replied:
+                _reply_after_the_send(rest, simulator, run_id)
+                replied = True
         run: dict[str, Any] = rest.get(f"dags/{DAG_ID}/dagRuns/{run_id}")
         return run if run["state"] in ("success", "failed") else None
 
@@ -77,6 +79,14 @@ def _run_to_the_end(
         finished, timeout=RUN_TIMEOUT, interval=0.3, what=f"run {run_id} to finish", alive=deployment.check_alive
     )
     return run, seen
+
+
+def _reply_after_the_send(rest: RestClient, simulator: WapiFlowSimulator, run_id: str) -> None:
+    """The customer answers, in a later second than the send finished (WapiFlow keeps whole seconds)."""
+    finished_at = datetime.fromisoformat(_xcom(rest, run_id, "send_order_shipped")["finished_at"]).timestamp()
+    time.sleep(max(0.0, math.floor(finished_at) + 1.05 - time.time()))
+    reply = Phone.parse(phone=REPLY_FROM)
+    simulator.simulate_reply(reply.mobile_code, reply.mobile, REPLY_TEXT)
 
 
 def _log_events(rest: RestClient, run_id: str, task_id: str, try_number: int) -> list[str]:
@@ -96,24 +106,37 @@ def _xcom(rest: RestClient, run_id: str, task_id: str) -> Any:
     )["value"]
 
 
-def test_post_etl_example_dag_runs_under_scheduler_and_triggerer(
-    simulator: WapiFlowSimulator, deployment: AirflowDeployment
-) -> None:
+def test_post_etl_example_dag_runs_under_scheduler_and_triggerer(simulator: WapiFlowSimulator, tmp_path: Path) -> None:
+    # Connections from the environment reach the LocalExecutor workers and the triggerer.
+    env = {"AIRFLOW_CONN_WAPIFLOW_DEFAULT": simulator.connection_json()}
+    # Inside the block a failure also keeps every component's log in test-artifacts/.
+    with airflow_deployment(tmp_path / "airflow-deploy", dags_folder=EXAMPLE_DAGS, extra_env=env) as deployment:
+        deployment.start_api_server()
+        deployment.start_scheduler_stack()
+        _run_and_check(simulator, deployment)
+
+
+def _run_and_check(simulator: WapiFlowSimulator, deployment: AirflowDeployment) -> None:
     reply = Phone.parse(phone=REPLY_FROM)
-    simulator.auto_reply(mobile_code=reply.mobile_code, mobile=reply.mobile, text="Got it, thanks!", delay=REPLY_DELAY)
     assert simulator.contacts() == []
 
     started = time.monotonic()
     deployment.wait_for_api()
     rest = deployment.rest()
     _wait_for_dag(rest, deployment)
+    print(f"deployment: API up and DAG parsed after {time.monotonic() - started:.1f} s")
     run_id = rest.post(f"dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": {}})["dag_run_id"]
-    run, seen = _run_to_the_end(rest, deployment, run_id)
-    states = {ti["task_id"]: ti["state"] for ti in rest.get(f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]}
+    run, seen = _run_to_the_end(rest, deployment, simulator, run_id)
+    states = {
+        ti["task_id"]: ti["state"] for ti in rest.get(f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]
+    }
     assert run["state"] == "success", f"run {run_id} ended {run['state']}: {states}\n{deployment.logs()}"
     assert set(TASKS) <= set(states), states
     assert set(states.values()) == {"success"}, states
     print(f"deployment: DAG run succeeded {time.monotonic() - started:.1f} s after the processes started")
+
+    # Only the API server listens, and only on loopback (scheduler and triggerer log servers are off).
+    assert deployment.listening() == {"api-server": {f"127.0.0.1:{deployment.api_port}"}}
 
     # The sensor deferred on the worker, the triggerer fired it, and the same try resumed on a worker.
     assert "deferred" in seen["wait_for_reply"], seen
@@ -134,7 +157,8 @@ def test_post_etl_example_dag_runs_under_scheduler_and_triggerer(
     assert len(stored) == len(customers)
     for customer, phone in zip(customers, phones, strict=True):
         contact = simulator.get_contact(phone.mobile_code, phone.mobile)
-        assert contact is not None and contact["firstname"] == customer["firstname"], (customer, contact)
+        assert contact is not None, customer
+        assert contact["firstname"] == customer["firstname"], (customer, contact)
 
     sent = _xcom(rest, run_id, "send_order_shipped")
     (template,) = [t for t in simulator.templates() if t["name"] == "order_shipped"]
@@ -146,22 +170,22 @@ def test_post_etl_example_dag_runs_under_scheduler_and_triggerer(
         0,
     )
     assert len(sent_messages) == len(customers)
-    assert sorted(m["body_variables"] for m in sent_messages) == sorted(
-        [c["firstname"], c["order"]] for c in customers
-    )
+    assert sorted(m["body_variables"] for m in sent_messages) == sorted([c["firstname"], c["order"]] for c in customers)
     conversation_by_contact = {c["contact_id"]: c for c in simulator.conversations()}
     # The real server's template endpoint loses the conversation id (reference §4.9 "Source bug"), so the
     # unpatched simulator returns none; a patched one returns each recipient's conversation.
     expected_ids = [conversation_by_contact[m["contact_id"]]["id"] for m in sent_messages] if simulator.patched else []
     assert sorted(e["conversation_id"] for e in sent["conversation_ids"]) == sorted(expected_ids)
     for phone in phones:
-        assert phone.e164 not in str(sent), "the send summary must only hold masked phones"
+        digits = phone.e164.lstrip("+")
+        assert digits not in str(sent), "the send summary must only hold masked phones"
+        assert digits not in str(upserted), "the upsert summary must only hold masked phones"
 
     # The sensor returned the replying customer's conversation, which the last task closed.
     conversation = _xcom(rest, run_id, "wait_for_reply")
     replier = simulator.get_contact(reply.mobile_code, reply.mobile)
     assert replier is not None
     assert conversation["id"] == conversation_by_contact[replier["id"]]["id"]
-    assert simulator.messages(direction="received", mobile=reply.mobile)[0]["message"] == "Got it, thanks!"
+    assert [m["message"] for m in simulator.messages(direction="received", mobile=reply.mobile)] == [REPLY_TEXT]
     closed = {c["id"]: c for c in simulator.conversations()}[conversation["id"]]
     assert closed["status"] == int(ConversationStatus.DONE)

@@ -314,7 +314,9 @@ def test_mobile_is_unique_per_dial_code(api: Api) -> None:
     assert api.json("POST", "contact/store", data={**NEW, "mobile_code": "52"})["status"] == "success"
 
 
-def test_contact_limit_blocks_creates_and_is_spent_by_updates(api: Api) -> None:
+def test_contact_limit_blocks_creates_and_is_spent_by_updates(any_api: Api) -> None:
+    """§7.2.6, in both modes."""
+    api = any_api
     contact = api.sim.add_contact("Ana", "Ruiz", *MEXICO)
     api.sim.contact_limit = 1
     updated = api.json("POST", f"contact/update/{contact['id']}", data={**NEW, "mobile_code": "52", "mobile": "1"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -137,6 +138,11 @@ def test_header_names_are_case_insensitive(sim: WapiFlowSimulator) -> None:
     assert _auth(sim, headers)[0] == 200
 
 
+def test_credential_values_compare_like_mysql(sim: WapiFlowSimulator) -> None:
+    """The lookup is a SQL WHERE under a case-insensitive collation."""
+    assert _auth(sim, {k: v.upper() for k, v in HEADERS.items()})[0] == 200
+
+
 def test_auth_row_6_ip_whitelist_uses_the_peer_address() -> None:
     with WapiFlowSimulator(allowed_ips=("10.1.2.3",)) as sim:
         status, body = _auth(sim, {**HEADERS, "X-Forwarded-For": "10.1.2.3"})
@@ -157,12 +163,12 @@ def test_auth_row_5_no_remote_addr(sim: WapiFlowSimulator) -> None:
     from airflow_provider_wapiflow.testing.app import WapiFlowApp
 
     app = WapiFlowApp(sim.state)
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {

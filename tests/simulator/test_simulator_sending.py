@@ -272,6 +272,8 @@ def test_meta_outage_on_send_message(any_api: Api) -> None:
     image = send(any_api, data=TO_SPAIN, files={"image": ("p.png", PNG, "image/png")})
     assert image["message"] == [f"{curl}{graph}/media"]
     assert sim.messages() == []
+    # §7.2.5: the real server created the conversation before calling Meta.
+    assert len(sim.conversations()) == (0 if sim.patched else 1)
     assert sim.meta_access_token not in str(image)
 
 

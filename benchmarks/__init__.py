@@ -1,0 +1,1 @@
+"""Benchmarks of the WapiFlow provider against the simulator with injected latency (``make bench``)."""

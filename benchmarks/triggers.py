@@ -1,0 +1,142 @@
+"""
+Many ``ConversationTrigger`` s in one event loop, as a triggerer runs them: memory each, CPU per poll.
+
+A fresh process (no simulator, no earlier benchmark in it) starts N triggers, each waiting for its
+own conversation to become DONE, which never happens. Memory per trigger = (RSS once every trigger
+has polled at least once - RSS before they started) / N; one warm-up trigger has already imported
+aiohttp and opened a session, so that one-off cost is not spread over the others. CPU per poll =
+the process's CPU time over a few poll intervals / the requests made in them. Requests are counted
+by wrapping ``WapiFlowAsyncHook._send_once`` in the measuring process (a counter, nothing else).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from benchmarks.common import Outcome, Settings, SimProcess, cpu_seconds, mobile, rss_mb, run_child
+
+
+def run(settings: Settings) -> Outcome:
+    sizes = settings.sizes
+    count = sizes.triggers
+    with SimProcess(latency=settings.latency) as sim:
+        sim.call("bulk_seed_contacts", count + 1)
+        ids = [sim.call("add_conversation", "34", mobile(i))["id"] for i in range(count + 1)]
+        sim_cpu = sim.cpu_seconds()
+        measured = run_child(
+            "benchmarks.triggers",
+            {
+                "connection": sim.connection_json,
+                "warm_up_id": ids[0],
+                "ids": ids[1:],
+                "poll_interval": sizes.trigger_poll_interval,
+                "windows": sizes.trigger_windows,
+            },
+            timeout=600,
+        )
+        sim_cpu = sim.cpu_seconds() - sim_cpu
+    kb_each = measured["rss_growth_mb"] * 1024 / count
+    cpu_ms = measured["window_cpu_seconds"] * 1000 / measured["window_polls"]
+    expected_polls = count * measured["window_seconds"] / sizes.trigger_poll_interval
+    outcome = Outcome()
+    outcome.results.update(
+        trigger_count=count,
+        trigger_poll_interval_s=sizes.trigger_poll_interval,
+        trigger_kb_each=round(kb_each, 1),
+        trigger_cpu_ms_per_poll=round(cpu_ms, 3),
+        trigger_rss_before_mb=round(measured["rss_before_mb"], 1),
+        trigger_rss_running_mb=round(measured["rss_running_mb"], 1),
+        trigger_window_seconds=round(measured["window_seconds"], 2),
+        trigger_window_polls=measured["window_polls"],
+        trigger_window_polls_expected=round(expected_polls),
+        trigger_window_cpu_seconds=round(measured["window_cpu_seconds"], 3),
+        trigger_loop_busy=round(measured["window_cpu_seconds"] / measured["window_seconds"], 3),
+        trigger_start_seconds=round(measured["start_seconds"], 2),
+        trigger_events=measured["events"],
+        trigger_simulator_cpu_seconds=round(sim_cpu, 2),
+    )
+    outcome.row("memory", f"{kb_each:.0f} KB per trigger ({count} triggers)")
+    outcome.row("CPU", f"{cpu_ms:.2f} ms per poll ({measured['window_polls']} polls)")
+    outcome.row("event loop busy", f"{measured['window_cpu_seconds'] / measured['window_seconds']:.0%} of one core")
+    return outcome
+
+
+async def _measure(args: dict[str, Any]) -> dict[str, Any]:
+    from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
+    from airflow_provider_wapiflow.models import ConversationStatus
+    from airflow_provider_wapiflow.triggers.conversations import ConversationTrigger
+
+    polls = 0
+    send_once = WapiFlowAsyncHook._send_once
+
+    async def counted(self: WapiFlowAsyncHook, request: Any) -> dict[str, Any]:
+        nonlocal polls
+        try:
+            return await send_once(self, request)
+        finally:
+            polls += 1
+
+    WapiFlowAsyncHook._send_once = counted  # type: ignore[method-assign]
+    interval = float(args["poll_interval"])
+
+    def trigger(conversation_id: int) -> ConversationTrigger:
+        return ConversationTrigger(
+            conversation_id=conversation_id, statuses=[ConversationStatus.DONE], poll_interval=interval
+        )
+
+    async def until(condition: Any, limit: float) -> None:
+        deadline = time.monotonic() + limit
+        while not condition():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"triggers did not poll in time ({polls} polls)")
+            await asyncio.sleep(0.01)
+
+    warm_up = asyncio.create_task(anext(trigger(args["warm_up_id"]).run()))
+    await until(lambda: polls >= 1, 60)
+    warm_up.cancel()
+    await asyncio.gather(warm_up, return_exceptions=True)
+    gc.collect()
+    before = rss_mb()
+
+    ids: list[int] = args["ids"]
+    started = time.perf_counter()
+    first = polls
+    tasks = [asyncio.create_task(anext(trigger(conversation_id).run())) for conversation_id in ids]
+    await until(lambda: polls - first >= len(ids), 300)
+    start_seconds = time.perf_counter() - started
+    running = rss_mb()
+
+    # The triggers started together and poll in step: a window that begins and ends mid-interval
+    # holds exactly `windows` polls of each.
+    await asyncio.sleep(interval / 2)
+    window_polls, cpu, began = polls, cpu_seconds(), time.perf_counter()
+    await asyncio.sleep(interval * int(args["windows"]))
+    window_polls, cpu, window = polls - window_polls, cpu_seconds() - cpu, time.perf_counter() - began
+    running = max(running, rss_mb())
+
+    events = sum(task.done() for task in tasks)  # a trigger that fired would skew the figures
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {
+        "rss_before_mb": before,
+        "rss_running_mb": running,
+        "rss_growth_mb": running - before,
+        "start_seconds": start_seconds,
+        "window_seconds": window,
+        "window_polls": window_polls,
+        "window_cpu_seconds": cpu,
+        "events": events,
+    }
+
+
+if __name__ == "__main__":
+    arguments = json.loads(sys.argv[1])
+    os.environ["AIRFLOW_CONN_WAPIFLOW_DEFAULT"] = arguments["connection"]
+    print(json.dumps(asyncio.run(_measure(arguments))))

@@ -1,0 +1,192 @@
+"""
+The fault run: 2,000 contacts upserted and 2,000 templates sent through a real DAG run with task retries,
+against a simulator that fails a fifth of all requests. Nothing may be lost, nothing duplicated.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from dag_runs import DagRunResult
+from faults_support import latest_run_id, run_xcoms
+
+from airflow_provider_wapiflow.models import mask_phone
+from airflow_provider_wapiflow.testing import WapiFlowSimulator
+
+RunDag = Callable[..., "DagRunResult"]
+
+DAG_ID = "faults_upsert_and_send"
+ROWS = 2000
+PAGE_SIZE = 500  # the upsert DAG's page_size
+OPTIONALS = ("city", "state", "post_code", "address")
+CITIES = ("Madrid", "Sevilla", "Bilbao", "Valencia", "")
+
+#: (kind, marginal rate, options): the issue's fault mix, on every route. The 5xx are split between
+#: answers after the server processed the request and answers instead of processing it, because a
+#: client cannot tell them apart; 503 means "not processed" (WapiFlow's maintenance, a stopped pod).
+FAULT_MIX: list[tuple[str, float, dict[str, Any]]] = [
+    ("error", 0.025, {"status": 500, "process": True}),
+    ("html", 0.025, {"status": 502, "process": False}),
+    ("html", 0.025, {"status": 504, "process": True}),
+    ("error", 0.025, {"status": 503, "process": False}),
+    ("error", 0.05, {"status": 429, "retry_after": 0.05}),
+    ("drop", 0.03, {"process": False}),
+    ("drop", 0.02, {"process": True}),
+]
+
+
+def inject_fault_mix(sim: WapiFlowSimulator) -> None:
+    """
+    Inject ``FAULT_MIX`` so that each rule fires on its marginal rate of all requests.
+
+    The simulator checks rules in order and the first that fires wins, so each rule's probability is
+    conditional on the earlier ones not firing.
+    """
+    taken = 0.0
+    for kind, rate, options in FAULT_MIX:
+        sim.inject(kind, probability=rate / (1.0 - taken), **options)
+        taken += rate
+
+
+def mobile(i: int) -> str:
+    return f"6002{i:05d}"
+
+
+def contact_rows() -> list[dict[str, Any]]:
+    """2,000 rows, phones given both ways, optional fields partly set."""
+    rows: list[dict[str, Any]] = []
+    for i in range(ROWS):
+        row: dict[str, Any] = {"firstname": f"Name{i}", "lastname": f"Family{i % 97}"}
+        if i % 2:
+            row["phone"] = f"+34{mobile(i)}"
+        else:
+            row.update(mobile_code="34", mobile=mobile(i))
+        row["city"] = CITIES[i % len(CITIES)]
+        if i % 3 == 0:
+            row["post_code"] = f"{28000 + i % 1000:05d}"
+        if i % 7 == 0:
+            row.update(state="Madrid", address=f"Calle {i}")
+        rows.append(row)
+    return rows
+
+
+def expected_contact(row: dict[str, Any]) -> dict[str, str]:
+    return {
+        "firstname": row["firstname"],
+        "lastname": row["lastname"],
+        "mobile_code": "34",
+        "mobile": mobile(int(row["firstname"][4:])),
+        **{name: row.get(name, "") for name in OPTIONALS},
+    }
+
+
+def stored_contact(contact: dict[str, Any]) -> dict[str, str]:
+    return {
+        "firstname": contact["firstname"],
+        "lastname": contact["lastname"],
+        "mobile_code": str(contact["mobile_code"]),
+        "mobile": str(contact["mobile"]),
+        **{name: contact["address"][name] for name in OPTIONALS},
+    }
+
+
+def seed_existing(sim: WapiFlowSimulator, rows: list[dict[str, Any]]) -> int:
+    """
+    Some contacts already exist: every 10th row, half of them as the row says (unchanged), half with an
+    old city and last name (to be updated). Returns how many updates the upsert needs.
+    """
+    updates = 0
+    for i in range(0, ROWS, 10):
+        wanted = expected_contact(rows[i])
+        stale = i % 20 == 0
+        updates += stale
+        sim.add_contact(
+            wanted["firstname"],
+            "Old" if stale else wanted["lastname"],
+            "34",
+            wanted["mobile"],
+            city="Toledo" if stale else wanted["city"],
+            state=wanted["state"],
+            post_code=wanted["post_code"],
+            address=wanted["address"],
+        )
+    return updates
+
+
+def recipients_for(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"phone": f"+34{mobile(i)}", "body_variables": [row["firstname"], f"A-{i}"]} for i, row in enumerate(rows)]
+
+
+@pytest.mark.wapiflow_simulator(seed=9)
+def test_upsert_and_send_under_faults_lose_and_duplicate_nothing(
+    run_dag: RunDag, wapiflow_simulator: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = wapiflow_simulator
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAPIFLOW_DEFAULT",
+        sim.connection_json(max_retries=3, backoff_base=0.01, backoff_max=0.05, max_retry_after=1),
+    )
+    rows = contact_rows()
+    updates = seed_existing(sim, rows)
+    existing = len(sim.contacts())
+    recipients = recipients_for(rows)
+    template_id = next(t["id"] for t in sim.templates() if t["name"] == "order_shipped")
+    sim.clear_requests()
+    inject_fault_mix(sim)
+
+    result = run_dag("faults_dags.py", DAG_ID, run_conf={"contacts": rows, "recipients": recipients})
+
+    requests = sim.requests()
+    sim.clear_faults()
+    xcoms = run_xcoms(DAG_ID, latest_run_id(DAG_ID))
+    contacts = sim.contacts()
+    sent = sim.messages(direction="sent")
+
+    # --- the upsert: the simulator's contacts are the input, exactly -------------------------------
+    assert result.task_states["upsert"] == "success", result
+    upsert = xcoms[("upsert", "return_value")]
+    assert upsert["failed_count"] == 0
+    assert len(contacts) == ROWS
+    by_mobile = {str(c["mobile"]): stored_contact(c) for c in contacts}
+    assert len(by_mobile) == ROWS  # no duplicate
+    assert by_mobile == {mobile(i): expected_contact(row) for i, row in enumerate(rows)}
+
+    # --- the send: nobody twice, everybody accounted for ------------------------------------------
+    assert result.task_states["send"] == "success", result
+    summary = xcoms[("send", "return_value")]
+    per_mobile = Counter((str(m["mobile"]), m["template_id"]) for m in sent)
+    assert max(per_mobile.values()) == 1, [k for k, n in per_mobile.items() if n > 1]
+    assert all(m["template_id"] == template_id for m in sent)
+
+    failed = {entry["position"] for entry in summary["failed"]}
+    unknown = {entry["position"] for entry in summary["unknown"]}
+    assert len(failed) == summary["failed_count"] and len(unknown) == summary["unknown_count"]  # lists not capped
+    assert not failed & unknown
+    delivered = set(range(ROWS)) - failed - unknown
+    assert summary["sent"] + summary["skipped"] == len(delivered)
+    assert summary["sent"] + summary["skipped"] + summary["failed_count"] + summary["unknown_count"] == ROWS
+    received = {m for m, _ in per_mobile}
+    assert {mobile(p) for p in delivered} <= received  # every delivered one received it (once, see above)
+    assert not {mobile(p) for p in failed} & received  # "failed" means nothing went out
+    # an unknown recipient received it once (the answer was lost) or not at all; never more
+    assert received <= {mobile(p) for p in delivered | unknown}
+    for entry in summary["unknown"]:
+        assert entry["recipient"] == mask_phone(f"+34{mobile(entry['position'])}")
+
+    # --- figures ----------------------------------------------------------------------------------
+    pages = max(1, -(-existing // PAGE_SIZE))
+    minimum = pages + (ROWS - existing) + updates + 1 + ROWS  # list pages, creates, updates, template page, sends
+    faults = Counter(r["fault"] for r in requests if r["fault"])
+    unknown_received = len({mobile(p) for p in unknown} & received)
+    print(
+        f"\nfault run: requests={len(requests)} minimum={minimum} retries={len(requests) - minimum} "
+        f"faults={dict(faults)} upsert: tries={result.tries['upsert']} created={upsert['created']} "
+        f"updated={upsert['updated']} unchanged={upsert['unchanged']} | send: tries={result.tries['send']} "
+        f"sent={summary['sent']} skipped={summary['skipped']} failed={summary['failed_count']} "
+        f"unknowns={summary['unknown_count']} (received {unknown_received}, not received "
+        f"{summary['unknown_count'] - unknown_received})"
+    )
+    assert len(requests) > minimum  # the faults did fire and were retried
