@@ -55,6 +55,8 @@ def run(settings: Settings) -> Outcome:
         trigger_window_seconds=round(measured["window_seconds"], 2),
         trigger_window_polls=measured["window_polls"],
         trigger_window_polls_expected=round(expected_polls),
+        trigger_window_requests=measured["window_requests"],
+        trigger_window_retries=measured["window_retries"],
         trigger_window_cpu_seconds=round(measured["window_cpu_seconds"], 3),
         trigger_loop_busy=round(measured["window_cpu_seconds"] / measured["window_seconds"], 3),
         trigger_start_seconds=round(measured["start_seconds"], 2),
@@ -70,19 +72,32 @@ def run(settings: Settings) -> Outcome:
 async def _measure(args: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
     from airflow_provider_wapiflow.models import ConversationStatus
+    from airflow_provider_wapiflow.triggers import conversations as trigger_module
     from airflow_provider_wapiflow.triggers.conversations import ConversationTrigger
 
-    polls = 0
-    send_once = WapiFlowAsyncHook._send_once
+    polls = requests = retries = 0
+    check, send_once, log_retry = trigger_module.check_async, WapiFlowAsyncHook._send_once, WapiFlowAsyncHook._log_retry
 
-    async def counted(self: WapiFlowAsyncHook, request: Any) -> dict[str, Any]:
+    async def counted_check(*args: Any) -> Any:
         nonlocal polls
         try:
-            return await send_once(self, request)
+            return await check(*args)
         finally:
             polls += 1
 
-    WapiFlowAsyncHook._send_once = counted  # type: ignore[method-assign]
+    async def counted_send(self: WapiFlowAsyncHook, request: Any) -> dict[str, Any]:
+        nonlocal requests
+        requests += 1
+        return await send_once(self, request)
+
+    def counted_retry(self: WapiFlowAsyncHook, *args: Any) -> None:
+        nonlocal retries
+        retries += 1
+        log_retry(self, *args)
+
+    trigger_module.check_async = counted_check  # type: ignore[assignment]
+    WapiFlowAsyncHook._send_once = counted_send  # type: ignore[method-assign]
+    WapiFlowAsyncHook._log_retry = counted_retry  # type: ignore[method-assign]
     interval = float(args["poll_interval"])
 
     def trigger(conversation_id: int) -> ConversationTrigger:
@@ -115,9 +130,12 @@ async def _measure(args: dict[str, Any]) -> dict[str, Any]:
     # The triggers started together and poll in step: a window that begins and ends mid-interval
     # holds exactly `windows` polls of each.
     await asyncio.sleep(interval / 2)
-    window_polls, cpu, began = polls, cpu_seconds(), time.perf_counter()
+    window_polls, window_requests, window_retries = polls, requests, retries
+    cpu, began = cpu_seconds(), time.perf_counter()
     await asyncio.sleep(interval * int(args["windows"]))
-    window_polls, cpu, window = polls - window_polls, cpu_seconds() - cpu, time.perf_counter() - began
+    cpu, window = cpu_seconds() - cpu, time.perf_counter() - began
+    window_polls, window_requests = polls - window_polls, requests - window_requests
+    window_retries = retries - window_retries
     running = max(running, rss_mb())
 
     events = sum(task.done() for task in tasks)  # a trigger that fired would skew the figures
@@ -131,6 +149,8 @@ async def _measure(args: dict[str, Any]) -> dict[str, Any]:
         "start_seconds": start_seconds,
         "window_seconds": window,
         "window_polls": window_polls,
+        "window_requests": window_requests,
+        "window_retries": window_retries,
         "window_cpu_seconds": cpu,
         "events": events,
     }

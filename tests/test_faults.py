@@ -122,7 +122,10 @@ def recipients_for(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @pytest.mark.wapiflow_simulator(seed=9)
 def test_upsert_and_send_under_faults_lose_and_duplicate_nothing(
-    run_dag: RunDag, wapiflow_simulator: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch
+    run_dag: RunDag,
+    wapiflow_simulator: WapiFlowSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     sim = wapiflow_simulator
     monkeypatch.setenv(
@@ -179,14 +182,26 @@ def test_upsert_and_send_under_faults_lose_and_duplicate_nothing(
     # --- figures ----------------------------------------------------------------------------------
     pages = max(1, -(-existing // PAGE_SIZE))
     minimum = pages + (ROWS - existing) + updates + 1 + ROWS  # list pages, creates, updates, template page, sends
-    faults = Counter(r["fault"] for r in requests if r["fault"])
+    fired = Counter(fault_name(r) for r in requests if r["fault"])
     unknown_received = len({mobile(p) for p in unknown} & received)
-    print(
-        f"\nfault run: requests={len(requests)} minimum={minimum} retries={len(requests) - minimum} "
-        f"faults={dict(faults)} upsert: tries={result.tries['upsert']} created={upsert['created']} "
-        f"updated={upsert['updated']} unchanged={upsert['unchanged']} | send: tries={result.tries['send']} "
-        f"sent={summary['sent']} skipped={summary['skipped']} failed={summary['failed_count']} "
-        f"unknowns={summary['unknown_count']} (received {unknown_received}, not received "
-        f"{summary['unknown_count'] - unknown_received})"
-    )
+    with capsys.disabled():
+        print(
+            f"\nfault run: {len(requests)} requests for a minimum of {minimum}, so {len(requests) - minimum} "
+            f"retries; faults fired: {dict(sorted(fired.items()))}\n"
+            f"  upsert: {result.tries['upsert']} tries, last try created {upsert['created']}, updated "
+            f"{upsert['updated']}, unchanged {upsert['unchanged']}\n"
+            f"  send: {result.tries['send']} tries, sent {summary['sent']}, skipped {summary['skipped']}, failed "
+            f"{summary['failed_count']}, unknowns {summary['unknown_count']} ({unknown_received} of them did go "
+            f"out once, {summary['unknown_count'] - unknown_received} did not)"
+        )
     assert len(requests) > minimum  # the faults did fire and were retried
+    assert set(fired) == {"500 after processing", "502 instead", "503 instead", "504 after processing", "429",
+                          "dropped before processing", "dropped after processing"}  # fmt: skip
+
+
+def fault_name(request: dict[str, Any]) -> str:
+    if request["fault"] == "drop":
+        return "dropped after processing" if request["processed"] else "dropped before processing"
+    if request["status"] == 429:
+        return "429"
+    return f"{request['status']} {'after processing' if request['processed'] else 'instead'}"

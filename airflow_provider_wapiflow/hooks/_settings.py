@@ -31,8 +31,8 @@ class RetryPolicy:
     DESIGN.md "Retries": a request is repeated only when that cannot send anything twice.
 
     Reads are repeated after any transient failure; writes only when the failure proves WapiFlow did
-    not process them (connect failure, 429, 503). Waits grow exponentially with full jitter, and a
-    ``Retry-After`` answer is honoured up to ``max_retry_after``.
+    not process them (connect failure, 429, 503). Waits grow exponentially with jitter (between half
+    and all of the ceiling), and a ``Retry-After`` answer is honoured up to ``max_retry_after``.
     """
 
     max_retries: int = 5
@@ -165,6 +165,12 @@ def _base_url(conn: Connection) -> str:
         path = (conn.schema or "").strip("/")
         if path:
             host = f"{host}/{path}"
+    elif conn.port and "://" in host:
+        # The form keeps Port as its own field: put it into the URL unless the URL already has one.
+        scheme, rest = host.split("://", 1)
+        netloc, slash, path = rest.partition("/")
+        if ":" not in netloc.rsplit("]", 1)[-1]:
+            host = f"{scheme}://{netloc}:{conn.port}{slash}{path}"
     host = host.rstrip("/")
     if host.endswith("/extern-api"):
         raise WapiFlowInputError(

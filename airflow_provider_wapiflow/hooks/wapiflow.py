@@ -449,6 +449,8 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
                 headers=settings.headers(),
                 timeout=aiohttp.ClientTimeout(sock_connect=settings.connect_timeout, total=settings.timeout),
                 connector=aiohttp.TCPConnector(limit=self.pool_size, ssl=settings.verify_ssl),
+                # Like the sync hook: HTTPS_PROXY / NO_PROXY from the environment unless the proxy extra is set.
+                trust_env=settings.proxy is None,
             )
             # aiohttp silently repeats idempotent requests on a dropped keep-alive connection; the
             # retry policy must be the only one deciding what is repeated (a DELETE is not harmless).

@@ -150,12 +150,17 @@ def default_message(context: Context) -> str:
     """The alert text used without ``message`` or ``template``: what failed, where, and the log link."""
     ti = context.get("ti")
     dag = context.get("dag")
-    state = getattr(ti, "state", None) or "alert"
-    parts = [f"Airflow {state}: DAG {getattr(dag, 'dag_id', None) or getattr(ti, 'dag_id', '?')}"]
+    dag_run: Any = context.get("dag_run")
+    # Deadline alerts only carry the dag run (a dict there) and the deadline.
+    run_dag_id = dag_run.get("dag_id") if isinstance(dag_run, dict) else getattr(dag_run, "dag_id", None)
+    dag_id = getattr(dag, "dag_id", None) or getattr(ti, "dag_id", None) or run_dag_id or "?"
+    state = getattr(ti, "state", None) or ("deadline missed" if context.get("deadline") else "alert")
+    parts = [f"Airflow {state}: DAG {dag_id}"]
     if ti is not None:
         parts.append(f"task {ti.task_id} (try {ti.try_number})")
-    if context.get("run_id"):
-        parts.append(f"run {context['run_id']}")
+    run_id = context.get("run_id") or (dag_run.get("run_id") if isinstance(dag_run, dict) else None)
+    if run_id:
+        parts.append(f"run {run_id}")
     text = ", ".join(parts)
     exception = context.get("exception")
     if exception:
