@@ -50,7 +50,7 @@ def mask_phone(phone: str) -> str:
 _DIGITS = re.compile(r"^[0-9]+$")
 # What may follow the '+' of an E.164 phone as people write it. phonenumbers would also read letters
 # as a keypad ("+34 600 111 ABC" -> +34600111222) and drop extensions: that would message somebody else.
-_E164_WRITTEN = re.compile(r"^\+[0-9 ().\-]+$")
+_E164_WRITTEN = re.compile(r"^\+[0-9\s().\-]+$")
 
 _POSSIBILITY_REASONS = {
     # phonenumbers.ValidationResult values, by name: importing phonenumbers takes ~60 ms, which a DAG
@@ -92,7 +92,13 @@ class Phone:
             raise WapiFlowInputError("give either 'phone' or 'mobile_code' + 'mobile', not both")
         if phone is not None:
             if not isinstance(phone, str):
-                raise WapiFlowInputError(f"'phone' must be a string in E.164 form, got {type(phone).__name__}")
+                hint = (
+                    " (a DAG with render_template_as_native_obj=True turns a rendered '+34…' into a number: "
+                    "give 'mobile_code' + 'mobile' instead)"
+                    if isinstance(phone, int)
+                    else ""
+                )
+                raise WapiFlowInputError(f"'phone' must be a string in E.164 form, got {type(phone).__name__}{hint}")
             text = phone.strip()
             if not text.startswith("+"):
                 raise WapiFlowInputError(

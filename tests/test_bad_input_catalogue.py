@@ -6,7 +6,7 @@ input, that WapiFlow received no request (or, where only WapiFlow knows the answ
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,9 @@ FAST = {"max_retries": 1, "backoff_base": 0.01, "backoff_max": 0.05}
 
 
 @pytest.fixture
-def sim(wapiflow_simulator: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[WapiFlowSimulator]:
+def sim(wapiflow_simulator: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> WapiFlowSimulator:
     monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", wapiflow_simulator.connection_json(**FAST))
-    yield wapiflow_simulator
+    return wapiflow_simulator
 
 
 def raised(run: Callable[[], Any]) -> WapiFlowError:
@@ -65,19 +65,21 @@ def upsert_refusal(line: str) -> str:
 
 def assert_nothing_sent(sim: WapiFlowSimulator) -> None:
     assert sim.request_count() == 0
-    assert sim.messages() == [] and sim.contacts() == []
+    assert sim.messages() == []
+    assert sim.contacts() == []
 
 
 # --- phones: every surface that takes one ------------------------------------------------------------
 
+NO_PLUS = "must be in E.164 form with a leading '+' and country code"
 PHONES = {
     # letters would be read as a keypad ("ABC" -> 222) and the message would go to somebody else
     "malformed-letters": ("+34 600 111 ABC", "'phone' +** *** 111 ABC is not a phone number"),
-    "malformed-no-plus": ("0034600111222", "'phone' **********222 must be in E.164 form with a leading '+' and country code"),
+    "malformed-no-plus": ("0034600111222", f"'phone' **********222 {NO_PLUS}"),
     "malformed-extension": ("+34600111222 ext. 5", "'phone' +*********22 ext. 5 is not a phone number"),
     "too-short": ("+3460011", "'phone' +****011 is too short"),
     "too-long": ("+346001112223334445", "'phone' +***************445 is too long"),
-}  # fmt: skip
+}
 ONLY_DIGITS = ": only digits, spaces and - . ( ) may follow the '+'"
 
 
@@ -137,7 +139,8 @@ def test_plus_in_mobile_code_of_a_hook_call(sim: WapiFlowSimulator) -> None:
     [
         ({"firstname": "Ana", "phone": "+34600111222"}, "'lastname' is required"),
         ({"firstname": "  ", "lastname": "Ruiz", "phone": "+34600111222"}, "'firstname' is required"),
-        ({"firstname": "Ana", "lastname": "Ruiz"}, "a phone is required: give 'phone' (E.164) or 'mobile_code' + 'mobile'"),
+        ({"firstname": "Ana", "lastname": "Ruiz"},
+         "a phone is required: give 'phone' (E.164) or 'mobile_code' + 'mobile'"),
     ],
     ids=["lastname", "blank-firstname", "phone"],
 )  # fmt: skip
@@ -165,6 +168,9 @@ def test_every_bad_row_is_listed_with_its_position(sim: WapiFlowSimulator) -> No
     assert_nothing_sent(sim)
 
 
+ONLY_APPROVED = "only approved templates can be sent"
+
+
 # --- templates: only WapiFlow knows them, so the template list is read and nothing else ----------------
 
 
@@ -172,8 +178,8 @@ def test_every_bad_row_is_listed_with_its_position(sim: WapiFlowSimulator) -> No
     ("template", "error_class", "message"),
     [
         ("nope", WapiFlowNotFoundError, "WapiFlow has no template 'nope' in this account"),
-        ("summer_sale", WapiFlowInputError, "template 'summer_sale' (id 5) is pending: only approved templates can be sent"),
-        ("free_money", WapiFlowInputError, "template 'free_money' (id 6) is rejected: only approved templates can be sent"),
+        ("summer_sale", WapiFlowInputError, f"template 'summer_sale' (id 5) is pending: {ONLY_APPROVED}"),
+        ("free_money", WapiFlowInputError, f"template 'free_money' (id 6) is rejected: {ONLY_APPROVED}"),
     ],
     ids=["unknown", "pending", "rejected"],
 )  # fmt: skip
@@ -272,7 +278,8 @@ def test_plan_expired(sim: WapiFlowSimulator) -> None:
         "WapiFlow refused GET contact/list (subscription_required): Your plan has expired. Please renew or "
         "purchase a new plan to regain access."
     )
-    assert sim.request_count() == 1 and sim.contacts() == []
+    assert sim.request_count() == 1
+    assert sim.contacts() == []
 
 
 def test_non_json_proxy_page(sim: WapiFlowSimulator) -> None:

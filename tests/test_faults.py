@@ -5,6 +5,7 @@ against a simulator that fails a fifth of all requests. Nothing may be lost, not
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,12 @@ DAG_ID = "faults_upsert_and_send"
 ROWS = 2000
 PAGE_SIZE = 500  # the upsert DAG's page_size
 OPTIONALS = ("city", "state", "post_code", "address")
+#: The upsert's closing log line of each try.
+UPSERT_TRY = re.compile(r"created (\d+), updated (\d+), unchanged \d+, skipped \d+, failed (\d+);")
+#: The send's error when a try fails: failed, unknown (so far), sent, skipped.
+SEND_FAILED_TRY = re.compile(
+    r"(\d+) recipients failed and (\d+) have an unknown outcome, .* allows \((\d+) sent, (\d+) skipped\)"
+)
 CITIES = ("Madrid", "Sevilla", "Bilbao", "Valencia", "")
 
 #: (kind, marginal rate, options): the issue's fault mix, on every route. The 5xx are split between
@@ -125,12 +132,16 @@ def test_upsert_and_send_under_faults_lose_and_duplicate_nothing(
     run_dag: RunDag,
     wapiflow_simulator: WapiFlowSimulator,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     sim = wapiflow_simulator
     monkeypatch.setenv(
         "AIRFLOW_CONN_WAPIFLOW_DEFAULT",
         sim.connection_json(max_retries=3, backoff_base=0.01, backoff_max=0.05, max_retry_after=1),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAPIFLOW_FAULTS_SEND",
+        sim.connection_json(max_retries=0, backoff_base=0.01, backoff_max=0.05, max_retry_after=1),
     )
     rows = contact_rows()
     updates = seed_existing(sim, rows)
@@ -140,7 +151,11 @@ def test_upsert_and_send_under_faults_lose_and_duplicate_nothing(
     sim.clear_requests()
     inject_fault_mix(sim)
 
+    capfd.readouterr()
     result = run_dag("faults_dags.py", DAG_ID, run_conf={"contacts": rows, "recipients": recipients})
+    output = capfd.readouterr().out
+    upsert_tries = UPSERT_TRY.findall(output)
+    send_tries = [tuple(map(int, t)) for t in SEND_FAILED_TRY.findall(output)]
 
     requests = sim.requests()
     sim.clear_faults()
@@ -158,15 +173,16 @@ def test_upsert_and_send_under_faults_lose_and_duplicate_nothing(
     assert by_mobile == {mobile(i): expected_contact(row) for i, row in enumerate(rows)}
 
     # --- the send: nobody twice, everybody accounted for ------------------------------------------
-    assert result.task_states["send"] == "success", result
-    summary = xcoms[("send", "return_value")]
     per_mobile = Counter((str(m["mobile"]), m["template_id"]) for m in sent)
     assert max(per_mobile.values()) == 1, [k for k, n in per_mobile.items() if n > 1]
     assert all(m["template_id"] == template_id for m in sent)
+    assert result.task_states["send"] == "success", result
+    summary = xcoms[("send", "return_value")]
 
     failed = {entry["position"] for entry in summary["failed"]}
     unknown = {entry["position"] for entry in summary["unknown"]}
-    assert len(failed) == summary["failed_count"] and len(unknown) == summary["unknown_count"]  # lists not capped
+    assert len(failed) == summary["failed_count"]  # the lists are not capped at this size
+    assert len(unknown) == summary["unknown_count"]
     assert not failed & unknown
     delivered = set(range(ROWS)) - failed - unknown
     assert summary["sent"] + summary["skipped"] == len(delivered)
@@ -184,17 +200,21 @@ def test_upsert_and_send_under_faults_lose_and_duplicate_nothing(
     minimum = pages + (ROWS - existing) + updates + 1 + ROWS  # list pages, creates, updates, template page, sends
     fired = Counter(fault_name(r) for r in requests if r["fault"])
     unknown_received = len({mobile(p) for p in unknown} & received)
-    with capsys.disabled():
+    with capfd.disabled():
         print(
             f"\nfault run: {len(requests)} requests for a minimum of {minimum}, so {len(requests) - minimum} "
             f"retries; faults fired: {dict(sorted(fired.items()))}\n"
-            f"  upsert: {result.tries['upsert']} tries, last try created {upsert['created']}, updated "
-            f"{upsert['updated']}, unchanged {upsert['unchanged']}\n"
-            f"  send: {result.tries['send']} tries, sent {summary['sent']}, skipped {summary['skipped']}, failed "
+            f"  upsert: {result.tries['upsert']} tries; created, updated, failed per try: {upsert_tries}\n"
+            f"  send: {result.tries['send']} tries; failed, unknown (so far), sent, skipped per failed try: "
+            f"{send_tries}; last try: sent {summary['sent']}, skipped {summary['skipped']}, failed "
             f"{summary['failed_count']}, unknowns {summary['unknown_count']} ({unknown_received} of them did go "
             f"out once, {summary['unknown_count'] - unknown_received} did not)"
         )
     assert len(requests) > minimum  # the faults did fire and were retried
+    assert len(upsert_tries) == result.tries["upsert"] > 1  # a try failed on lost answers, a later one finished
+    assert upsert_tries[-1][2] == "0"
+    assert len(send_tries) == result.tries["send"] - 1 >= 1  # the not-sent ones of try 1 went out in a later try
+    assert sum(sent for _, _, sent, _ in send_tries) + summary["sent"] == len(delivered)
     assert set(fired) == {"500 after processing", "502 instead", "503 instead", "504 after processing", "429",
                           "dropped before processing", "dropped after processing"}  # fmt: skip
 

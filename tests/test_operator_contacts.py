@@ -221,7 +221,7 @@ def test_contact_row_parse_normalises() -> None:
     ("contacts", "message"),
     [
         ({"firstname": "Ana"}, "'contacts' must be a list of contact dicts, got dict"),
-        ("not a list", "'contacts' rendered to text that is not a list of contact dicts"),
+        ("not a list", "'contacts' rendered to text that is not a list; pass the XComArg itself"),
     ],
 )
 def test_contacts_must_be_a_list(sim: WapiFlowSimulator, contacts: Any, message: str) -> None:

@@ -241,7 +241,8 @@ def test_without_a_task_state_store_it_warns(
     ("recipients", "expected"),
     [
         ([], "'recipients' is empty: nothing to send"),
-        ("+34600111222", "'recipients' must be a list of phones or recipient dicts, got str"),
+        ("+34600111222", "'recipients' rendered to text that is not a list; pass the XComArg itself"),
+        ({"phone": "+34600111222"}, "'recipients' must be a list of phones or recipient dicts, got dict"),
         (
             [
                 "34600111222",
@@ -370,3 +371,10 @@ class _TaskInstance:
 
 def _context(store: _DictStore, try_number: int = 1) -> Any:
     return {"task_state_store": store, "ti": _TaskInstance(try_number)}
+
+
+def test_recipients_rendered_to_text_are_read_as_a_list(wapiflow_connection: WapiFlowSimulator) -> None:
+    phone = _seed(wapiflow_connection, CUSTOMERS[:1])[0]["phone"]
+    # What "{{ ti.xcom_pull(...) }}" renders to on a DAG without render_template_as_native_obj.
+    operator = SendMessageOperator(task_id="t", message="hi", recipients=str([phone]))
+    assert operator.execute(_context(_DictStore()))["sent"] == 1

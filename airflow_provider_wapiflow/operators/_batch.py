@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,6 +37,28 @@ def failure_budget(max_failures: int | float, total: int) -> int:
     return max_failures
 
 
+def rendered_list(value: Any, field: str) -> Any:
+    """
+    A list that a template rendered to text (a DAG without ``render_template_as_native_obj``).
+
+    Parsed as JSON, or as the Python literal Jinja makes of a list; never evaluated as code.
+    """
+    if not isinstance(value, str):
+        return value
+    parsed: Any = None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        with contextlib.suppress(ValueError, SyntaxError):
+            parsed = ast.literal_eval(value)
+    if isinstance(parsed, (list, tuple)):
+        return list(parsed)
+    raise WapiFlowInputError(
+        f"'{field}' rendered to text that is not a list; pass the XComArg itself "
+        f"(e.g. {field}=upstream_task.output) or set render_template_as_native_obj=True on the DAG"
+    )
+
+
 def check_concurrency(concurrency: int) -> int:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
         raise WapiFlowInputError(f"'concurrency' must be an integer from 1 to 64, got {concurrency!r}")
@@ -41,19 +66,22 @@ def check_concurrency(concurrency: int) -> int:
 
 
 class Progress:
-    """Logs ``<verb> done/total (pct%), N failed`` at most every ``interval`` seconds, and at the end."""
+    """Logs ``<verb> done/total (pct%), N failed[, M unknown]`` at most every ``interval`` seconds, and at the end."""
 
     def __init__(self, log: Any, verb: str, total: int, interval: float = 5.0) -> None:
         self.log, self.verb, self.total, self.interval = log, verb, total, interval
         self.done = 0
         self.failed = 0
+        self.unknown = 0
         self._lock = threading.Lock()
         self._last = time.monotonic()
+        self._last_logged = -1
 
-    def advance(self, *, failed: bool = False) -> None:
+    def advance(self, *, failed: bool = False, unknown: bool = False) -> None:
         with self._lock:
             self.done += 1
             self.failed += failed
+            self.unknown += unknown
             now = time.monotonic()
             if now - self._last < self.interval:
                 return
@@ -61,11 +89,14 @@ class Progress:
         self._emit()
 
     def finish(self) -> None:
-        self._emit()
+        if self._last_logged != self.done:
+            self._emit()
 
     def _emit(self) -> None:
+        self._last_logged = self.done
         percent = 100 * self.done // self.total if self.total else 100
-        self.log.info("%s %d/%d (%d%%), %d failed", self.verb, self.done, self.total, percent, self.failed)
+        unknown = f", {self.unknown} unknown" if self.unknown else ""
+        self.log.info("%s %d/%d (%d%%), %d failed%s", self.verb, self.done, self.total, percent, self.failed, unknown)
 
 
 def run_bounded(

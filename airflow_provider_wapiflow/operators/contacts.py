@@ -9,7 +9,6 @@ fields differ are updated. Every update also uses up the plan's contact allowanc
 
 from __future__ import annotations
 
-import ast
 import json
 import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -33,6 +32,7 @@ from airflow_provider_wapiflow.operators._batch import (
     Progress,
     check_concurrency,
     failure_budget,
+    rendered_list,
     run_bounded,
 )
 
@@ -317,7 +317,7 @@ class UpsertContactsOperator(BaseOperator):
         rows = self.contacts
         if isinstance(rows, str):
             # A Jinja template renders to text unless the DAG renders native objects.
-            rows = _literal(rows)
+            rows = rendered_list(rows, "contacts")
         if isinstance(rows, (bytes, Mapping)) or not isinstance(rows, Iterable):
             raise WapiFlowInputError(f"'contacts' must be a list of contact dicts, got {type(rows).__name__}")
         return list(rows)
@@ -558,18 +558,3 @@ def _counts(summary: Mapping[str, Any]) -> str:
         f"created {summary['created']}, updated {summary['updated']}, unchanged {summary['unchanged']}, "
         f"failed {summary['failed_count']}"
     )
-
-
-def _literal(text: str) -> Any:
-    """A rendered template: JSON, or the Python literal Jinja makes of a list (never evaluated code)."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        raise WapiFlowInputError(
-            "'contacts' rendered to text that is not a list of contact dicts; pass the XComArg itself "
-            "(e.g. contacts=extract_task.output) or set render_template_as_native_obj=True on the DAG"
-        ) from None

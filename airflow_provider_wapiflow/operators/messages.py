@@ -36,6 +36,7 @@ from airflow_provider_wapiflow.operators._batch import (
     Progress,
     check_concurrency,
     failure_budget,
+    rendered_list,
     run_bounded,
 )
 from airflow_provider_wapiflow.operators._ledger import DeliveryLedger
@@ -131,7 +132,8 @@ class _BulkSendOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         started_at = _utcnow()
-        parsed = parse_recipients(self.recipients, extra_keys=self._extra_recipient_keys)
+        recipients_input = rendered_list(self.recipients, "recipients")
+        parsed = parse_recipients(recipients_input, extra_keys=self._extra_recipient_keys)
         total = len(parsed.valid) + len(parsed.invalid)
         budget = failure_budget(self.max_failures, total)
         if parsed.duplicates:
@@ -251,23 +253,20 @@ class _BulkSendOperator(BaseOperator):
                     data = future.result()
                 except WapiFlowError as error:
                     entry["error"] = error.message
-                    if error.outcome is SendOutcome.NOT_SENT:
-                        summary.add("failed", entry)
-                        ledger.record(recipient.digest)
-                    else:
-                        summary.add("unknown", entry)
-                        ledger.record(recipient.digest, unknown=True)
+                    not_sent = error.outcome is SendOutcome.NOT_SENT
+                    summary.add("failed" if not_sent else "unknown", entry)
+                    ledger.record(recipient.digest, unknown=not not_sent)
                     if isinstance(error, BATCH_FATAL_ERRORS) and fatal is None:
                         fatal = error
                         stop.set()
                         self.log.error("Stopping the batch: %s", error.message)
-                    progress.advance(failed=True)
+                    progress.advance(failed=not_sent, unknown=not not_sent)
                     continue
                 except Exception as error:  # a bug must not hide whether the message went out
                     entry["error"] = f"{type(error).__name__}: {error}"
                     summary.add("unknown", entry)
                     ledger.record(recipient.digest, unknown=True)
-                    progress.advance(failed=True)
+                    progress.advance(unknown=True)
                     continue
                 summary.add("sent")
                 if data.get("conversation_id") is not None:

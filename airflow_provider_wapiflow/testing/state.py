@@ -413,7 +413,7 @@ class SimState:
         """A WhatsApp message id in Meta's format."""
         with self.lock:
             alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-            return "wamid.HBgL" + "".join(self.rng.choice(alphabet) for _ in range(44))
+            return "wamid.HBgL" + "".join(self.rng.choices(alphabet, k=44))
 
     # -- contacts -------------------------------------------------------------------------------
 

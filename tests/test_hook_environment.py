@@ -1,0 +1,116 @@
+"""The sync hook reads the proxy and CA-bundle environment once per session, with the usual precedence."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+from airflow_provider_wapiflow.testing import WapiFlowSimulator
+
+ENV_NAMES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+TEMPLATES = {"templates": {"current_page": 1, "data": [], "last_page": 1, "total": 0}}
+
+
+class RecordingProxy:
+    """A forward proxy stand-in on loopback: records the request lines it gets and answers a template page."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        recorded = self.lines
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                recorded.append(self.requestline)
+                body = json.dumps({"remark": "inbox", "status": "success", "data": TEMPLATES}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def proxy() -> Iterator[RecordingProxy]:
+    server = RecordingProxy()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*ENV_NAMES, "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_proxy_environment_is_honoured(
+    wapiflow_connection: WapiFlowSimulator, proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    hook = WapiFlowHook()
+    assert hook.test_connection()[0]
+    assert proxy.lines == [f"GET {wapiflow_connection.base_url}/inbox/template-list?page=1&paginate=1 HTTP/1.1"]
+    assert wapiflow_connection.request_count() == 0
+
+
+def test_no_proxy_sends_directly(
+    wapiflow_connection: WapiFlowSimulator, proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert WapiFlowHook().test_connection()[0]
+    assert proxy.lines == []
+    assert wapiflow_connection.request_count() == 1
+
+
+def test_the_connection_proxy_wins_over_the_environment(
+    wapiflow_connection: WapiFlowSimulator, proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = RecordingProxy()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", other.url)
+        monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", wapiflow_connection.connection_json(proxy=proxy.url))
+        assert WapiFlowHook().test_connection()[0]
+    finally:
+        other.stop()
+    assert len(proxy.lines) == 1
+    assert other.lines == []
+
+
+def test_the_environment_is_read_once_per_session(
+    wapiflow_connection: WapiFlowSimulator, proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = WapiFlowHook()
+    assert hook.test_connection()[0]
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    assert hook.test_connection()[0]  # same session: still direct
+    assert proxy.lines == []
+    hook.close()
+    assert hook.test_connection()[0]  # a new session reads the environment again
+    assert len(proxy.lines) == 1
+
+
+def test_ca_bundle_from_the_environment(
+    wapiflow_connection: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    assert WapiFlowHook().session.verify == "/etc/ssl/certs/ca-certificates.crt"
+    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", wapiflow_connection.connection_json(verify_ssl=False))
+    assert WapiFlowHook().session.verify is False
