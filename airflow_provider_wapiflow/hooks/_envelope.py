@@ -133,8 +133,8 @@ def _auth_error(request: ApiRequest, answer: Answer, envelope: Mapping[str, Any]
             status_code=401,
         )
     return WapiFlowAuthError(
-        f"WapiFlow refused the credentials for {request.describe()}: {text} Check the connection's "
-        "Client ID and Client Secret.",
+        f"WapiFlow refused the credentials for {request.describe()} ({text.rstrip('.')}). Check the "
+        "connection's Client ID and Client Secret.",
         remark="Unauthorized",
         messages=messages,
         status_code=401,

@@ -124,7 +124,7 @@ def test_add_and_test_wapiflow_connection_in_the_ui(browser: Browser, deployment
             expect(dialog.locator("input[name=port]")).to_have_count(0)
             expect(dialog.locator("input[name=schema]")).to_have_count(0)
             expect(dialog.get_by_label("Base URL", exact=True)).to_have_attribute(
-                "placeholder", "https://wapiflow.cloud/external-api"
+                "placeholder", behaviour["placeholders"]["host"]
             )
             dialog.get_by_label("Base URL", exact=True).fill(sim.base_url)
             dialog.get_by_label("Client ID", exact=True).fill(client_id)
