@@ -154,7 +154,8 @@ def default_message(context: Context) -> str:
     # Deadline alerts only carry the dag run (a dict there) and the deadline.
     run_dag_id = dag_run.get("dag_id") if isinstance(dag_run, dict) else getattr(dag_run, "dag_id", None)
     dag_id = getattr(dag, "dag_id", None) or getattr(ti, "dag_id", None) or run_dag_id or "?"
-    state = getattr(ti, "state", None) or ("deadline missed" if context.get("deadline") else "alert")
+    state = getattr(ti, "state", None)
+    state = getattr(state, "value", state) or ("deadline missed" if context.get("deadline") else "alert")
     parts = [f"Airflow {state}: DAG {dag_id}"]
     if ti is not None:
         parts.append(f"task {ti.task_id} (try {ti.try_number})")
