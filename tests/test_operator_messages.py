@@ -378,3 +378,15 @@ def test_recipients_rendered_to_text_are_read_as_a_list(wapiflow_connection: Wap
     # What "{{ ti.xcom_pull(...) }}" renders to on a DAG without render_template_as_native_obj.
     operator = SendMessageOperator(task_id="t", message="hi", recipients=str([phone]))
     assert operator.execute(_context(_DictStore()))["sent"] == 1
+
+
+def test_media_from_an_object_storage_uri(wapiflow_connection: WapiFlowSimulator, tmp_path: Path) -> None:
+    sim = wapiflow_connection
+    phone = _seed(sim, CUSTOMERS[:1])[0]["phone"]
+    invoice = tmp_path / "invoice.pdf"
+    invoice.write_bytes(b"%PDF-1.4\n" + b"0" * 512)
+    # Any ObjectStoragePath URI works the same way (s3://, gs://…); file:// needs no credentials.
+    operator = SendMessageOperator(task_id="t", recipients=[phone], message="invoice", document=f"file://{invoice}")
+    assert operator.execute(_context(_DictStore()))["sent"] == 1
+    (message,) = sim.messages(direction="sent")
+    assert message["media_filename"] == "invoice.pdf"
