@@ -52,7 +52,7 @@ class Sizes:
     iter_page_size: int = 1_000
     parse_runs: int = 9
     triggers: int = 1_000
-    trigger_poll_interval: float = 5.0
+    trigger_poll_interval: float = 3.0
     trigger_windows: int = 3
 
     def scaled(self, factor: float) -> Sizes:

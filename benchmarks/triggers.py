@@ -122,14 +122,19 @@ async def _measure(args: dict[str, Any]) -> dict[str, Any]:
     ids: list[int] = args["ids"]
     started = time.perf_counter()
     first = polls
-    tasks = [asyncio.create_task(anext(trigger(conversation_id).run())) for conversation_id in ids]
-    await until(lambda: polls - first >= len(ids), 300)
+    tasks: list[asyncio.Task[Any]] = []
+
+    def start(conversation_id: int) -> None:
+        tasks.append(asyncio.create_task(anext(trigger(conversation_id).run())))
+
+    # Spread over one poll interval, as deferrals arrive in a triggerer, so that the load is steady.
+    loop = asyncio.get_running_loop()
+    for position, conversation_id in enumerate(ids):
+        loop.call_later(position * interval / len(ids), start, conversation_id)
+    await until(lambda: polls - first >= len(ids), interval + 300)
     start_seconds = time.perf_counter() - started
     running = rss_mb()
 
-    # The triggers started together and poll in step: a window that begins and ends mid-interval
-    # holds exactly `windows` polls of each.
-    await asyncio.sleep(interval / 2)
     window_polls, window_requests, window_retries = polls, requests, retries
     cpu, began = cpu_seconds(), time.perf_counter()
     await asyncio.sleep(interval * int(args["windows"]))

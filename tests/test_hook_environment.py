@@ -1,4 +1,4 @@
-"""The sync hook reads the proxy and CA-bundle environment once per session, with the usual precedence."""
+"""Both hooks read the proxy (and CA-bundle) environment once per session, with the usual precedence."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook, WapiFlowHook
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
 
 ENV_NAMES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
@@ -114,3 +114,28 @@ def test_ca_bundle_from_the_environment(
     assert WapiFlowHook().session.verify == "/etc/ssl/certs/ca-certificates.crt"
     monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", wapiflow_connection.connection_json(verify_ssl=False))
     assert WapiFlowHook().session.verify is False
+
+
+async def test_the_async_hook_honours_the_proxy_environment(
+    wapiflow_connection: WapiFlowSimulator, proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    async with WapiFlowAsyncHook() as hook:
+        assert (await hook.list_templates())["total"] == 0
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        await hook.list_templates()  # the session's proxy was read once, when it was opened
+    assert proxy.lines == [f"GET {wapiflow_connection.base_url}/inbox/template-list?page=1&paginate=20 HTTP/1.1"] * 2
+    assert wapiflow_connection.request_count() == 0
+    async with WapiFlowAsyncHook() as hook:  # a new session: NO_PROXY now applies
+        assert (await hook.list_templates())["total"] == 7
+    assert len(proxy.lines) == 2
+
+
+async def test_the_async_hook_prefers_the_connection_proxy(
+    wapiflow_connection: WapiFlowSimulator, proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", wapiflow_connection.connection_json(proxy=proxy.url))
+    async with WapiFlowAsyncHook() as hook:
+        await hook.list_templates()
+    assert len(proxy.lines) == 1

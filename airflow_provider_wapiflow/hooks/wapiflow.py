@@ -29,6 +29,7 @@ from airflow_provider_wapiflow.models import TemplateStatus
 if TYPE_CHECKING:
     import aiohttp
     import requests
+    from yarl import URL
 
 DEFAULT_PAGE_SIZE = 100
 
@@ -390,6 +391,17 @@ def template_status(template: dict[str, Any]) -> TemplateStatus | None:
         return None
 
 
+def _environment_proxy(base_url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """The proxy (and its credentials) the environment sets for ``base_url``, as aiohttp reads them."""
+    from aiohttp.helpers import get_env_proxy_for_url
+    from yarl import URL
+
+    try:
+        return get_env_proxy_for_url(URL(base_url))
+    except LookupError:  # no proxy variable for the scheme, or NO_PROXY matches
+        return None, None
+
+
 def _reached_server(error: BaseException) -> bool:
     """False only when the request certainly never reached WapiFlow (DNS, refused, connect timeout)."""
     import requests
@@ -433,6 +445,8 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
         super().__init__(*args, **kwargs)
         self._settings: ConnectionSettings | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._proxy: str | URL | None = None
+        self._proxy_auth: aiohttp.BasicAuth | None = None
 
     async def get_settings(self) -> ConnectionSettings:
         if self._settings is None:
@@ -445,12 +459,16 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
         if self._session is None or self._session.closed:
             _log_filter.install()
             settings = await self.get_settings()
+            # Like the sync hook: the proxy extra, else HTTPS_PROXY / NO_PROXY from the environment, read
+            # once per session (aiohttp's trust_env re-reads them, and .netrc, in a thread per request).
+            if settings.proxy:
+                self._proxy, self._proxy_auth = settings.proxy, None
+            else:
+                self._proxy, self._proxy_auth = await asyncio.to_thread(_environment_proxy, settings.base_url)
             self._session = aiohttp.ClientSession(
                 headers=settings.headers(),
                 timeout=aiohttp.ClientTimeout(sock_connect=settings.connect_timeout, total=settings.timeout),
                 connector=aiohttp.TCPConnector(limit=self.pool_size, ssl=settings.verify_ssl),
-                # Like the sync hook: HTTPS_PROXY / NO_PROXY from the environment unless the proxy extra is set.
-                trust_env=settings.proxy is None,
             )
             # aiohttp silently repeats idempotent requests on a dropped keep-alive connection; the
             # retry policy must be the only one deciding what is repeated (a DELETE is not harmless).
@@ -488,7 +506,8 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
                 params=request.params or None,
                 data=data,
                 allow_redirects=False,
-                proxy=settings.proxy,
+                proxy=self._proxy,
+                proxy_auth=self._proxy_auth,
             ) as response:
                 body = await response.read()
                 answer = Answer(response.status, dict(response.headers), body)

@@ -24,7 +24,7 @@ from airflow_provider_wapiflow.testing.laravel import (
     UploadedFile,
     Validator,
     encode_json,
-    like_pattern,
+    like_matcher,
     mysql_like,
     mysql_number,
     normalise_input,
@@ -322,7 +322,7 @@ class WapiFlowApp:
             if php_truthy(search):
                 if not self.config.patched:
                     return error("exception", sql_unknown_email_column(php_str(search)))
-                like = like_pattern(php_str(search)).match
+                like = like_matcher(php_str(search))
                 rows = [c for c in rows if like(c.mobile) or like(php_str(c.firstname)) or like(php_str(c.lastname))]
             page = paginate(rows, page=inp.get("page"), per_page=inp.get("paginate"), path=self.page_path(request))
             site = self.site(request)

@@ -98,12 +98,15 @@ def mysql_id_equals(column: int, value: Any) -> bool:
 
 def mysql_like(term: str, value: Any) -> bool:
     """``value LIKE '%term%'`` under a case-insensitive collation (``%`` and ``_`` are wildcards)."""
-    return like_pattern(term).match(php_str(value)) is not None
+    return like_matcher(term)(php_str(value)) is not None
 
 
 @functools.lru_cache(maxsize=256)
-def like_pattern(term: str) -> re.Pattern[str]:
-    """The compiled regular expression of ``LIKE '%term%'``; match it against ``php_str(value)``."""
+def like_matcher(term: str) -> Callable[[str], re.Match[str] | None]:
+    """``LIKE '%term%'`` compiled once: call it on ``php_str(value)``; a match object means it matches."""
+    if not any(ch in term for ch in "%_\\"):
+        # No wildcard: a substring search, several times faster than the anchored pattern below.
+        return re.compile(re.escape(term), re.IGNORECASE | re.DOTALL).search
     pattern = ["^.*"]
     chars = iter(term)
     for ch in chars:
@@ -116,7 +119,7 @@ def like_pattern(term: str) -> re.Pattern[str]:
         else:
             pattern.append(re.escape(ch))
     pattern.append(".*$")
-    return re.compile("".join(pattern), re.IGNORECASE | re.DOTALL)
+    return re.compile("".join(pattern), re.IGNORECASE | re.DOTALL).match
 
 
 # ---------------------------------------------------------------------------------------------------

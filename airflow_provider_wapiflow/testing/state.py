@@ -13,7 +13,7 @@ import itertools
 import random
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar, overload
@@ -829,6 +829,12 @@ class _NewestFirst(Sequence[Contact]):
 
     def __len__(self) -> int:
         return len(self._contacts)
+
+    def __iter__(self) -> Iterator[Contact]:
+        return reversed(self._contacts.values())
+
+    def __reversed__(self) -> Iterator[Contact]:
+        return iter(self._contacts.values())
 
     @overload
     def __getitem__(self, index: int) -> Contact: ...
