@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "size": size_name,
         "latency_ms": args.latency * 1000,
         "concurrency": settings.concurrency,
+        "simulator": "own process; answers each request `latency` after it arrived, processing included",
         "command": " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)]),
         "machine": machine(),
         "sizes": sizes.__dict__,

@@ -181,7 +181,10 @@ class SimProcess:
     """
 
     def __init__(self, **simulator_kwargs: Any) -> None:
-        self.kwargs = simulator_kwargs
+        # The answer leaves `latency` after the request arrived, processing included: a real server
+        # processes requests in parallel workers, the simulator one at a time in one event loop, and
+        # that queueing must not be charged to the client being measured.
+        self.kwargs = {"latency_includes_processing": True, **simulator_kwargs}
         self._pipe: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
         self.connection_json = ""

@@ -14,6 +14,7 @@ import copy
 import logging
 import random
 import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -152,13 +153,26 @@ class RequestLog:
 
 
 class FaultMiddleware:
-    """Reads the whole request, logs it, adds latency, then answers, fails or drops as the faults say."""
+    """Reads the whole request, logs it, adds latency, then answers, fails or drops as the faults say.
 
-    def __init__(self, app: ASGIApp, faults: FaultRegistry, log: RequestLog, latency: Callable[[], float]) -> None:
+    With ``latency_includes_processing()`` true, a request without a fault is processed at once and its
+    answer leaves ``latency`` seconds after the request arrived, so that the simulator's own (serial)
+    processing time is hidden in the latency, as a real server's parallel workers hide theirs.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        faults: FaultRegistry,
+        log: RequestLog,
+        latency: Callable[[], float],
+        latency_includes_processing: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.app = app
         self.faults = faults
         self.log = log
         self.latency = latency
+        self.latency_includes_processing = latency_includes_processing
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing: asyncio.Event | None = None
         self._closed = False
@@ -179,6 +193,7 @@ class FaultMiddleware:
             self._loop = asyncio.get_running_loop()
             self._closing = asyncio.Event()
 
+        arrived = time.monotonic()
         body = await _read_body(receive)
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
         entry = self.log.start(scope["method"], api_path(scope["path"]), query)
@@ -188,6 +203,17 @@ class FaultMiddleware:
         replay = _replay(body, receive)
 
         latency = self.latency()
+        if fault is None and latency > 0 and self.latency_includes_processing():
+            held: list[Message] = []
+            await self._process(scope, replay, _holding(held), entry)
+            remaining = arrived + latency - time.monotonic()
+            if remaining > 0 and not await self._sleep(remaining):
+                await _abort(receive)
+                return
+            recording = _recording(send, entry)
+            for message in held:
+                await recording(message)
+            return
         if latency > 0 and not await self._sleep(latency):
             await _abort(receive)
             return
@@ -196,7 +222,7 @@ class FaultMiddleware:
             await self._process(scope, replay, _recording(send, entry), entry)
         elif fault.kind == "delay":
             if fault.process:  # processed at once, the answer held back
-                held: list[Message] = []
+                held = []
                 await self._process(scope, replay, _holding(held), entry)
                 if not await self._sleep(fault.seconds):
                     await _abort(receive)

@@ -45,6 +45,11 @@ class WapiFlowSimulator:
     ``user_active``, ``contact_limit``, ``maintenance``, ``has_whatsapp_account``, ``meta_outage``
     (``meta_outage_for`` makes one pass after a number of sends), and ``latency`` (seconds added to every
     request).
+
+    With ``latency_includes_processing=True`` a request (without an injected fault) is processed as soon
+    as it arrives and its answer leaves ``latency`` seconds after its arrival: the simulator's own
+    processing, one request at a time, is hidden in the latency, as a real server's parallel workers
+    hide theirs. Benchmarks use it so that they measure the client, not the simulator.
     """
 
     def __init__(
@@ -60,6 +65,7 @@ class WapiFlowSimulator:
         seed: int = 0,
         seed_templates: bool = True,
         meta_access_token: str = "EAAGsimulatedMetaAccessToken0123456789",
+        latency_includes_processing: bool = False,
     ) -> None:
         if server_version not in ("2.3", "1.8"):
             raise ValueError("server_version must be '2.3' or '1.8'")
@@ -78,6 +84,7 @@ class WapiFlowSimulator:
         self.faults = FaultRegistry(seed)
         self.log = RequestLog()
         self.latency = latency
+        self.latency_includes_processing = latency_includes_processing
         self._auto_replies: list[tuple[str | None, str | None, str, float]] = []
         self._timers: set[threading.Timer] = set()
         self._timers_lock = threading.Lock()
@@ -100,7 +107,9 @@ class WapiFlowSimulator:
         from airflow_provider_wapiflow.testing.app import create_app
 
         app = create_app(self.state, on_sent=self._on_sent)
-        self._middleware = FaultMiddleware(app, self.faults, self.log, lambda: self.latency)
+        self._middleware = FaultMiddleware(
+            app, self.faults, self.log, lambda: self.latency, lambda: self.latency_includes_processing
+        )
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says
         # TCP, and without it every keep-alive answer waits ~40 ms for a delayed ACK (Nagle).

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from simulator_helpers import SPAIN, Api
 
@@ -113,3 +116,32 @@ def test_search_on_a_patched_server_still_matches_like_mysql(patched_api: Api) -
     assert found("611000002") == ["611000002"]
     assert found("6_1%2") == ["611000002"]
     assert found("gil") == ["611000002"]
+
+
+def test_latency_can_include_the_processing_time() -> None:
+    """The request is processed on arrival; its answer leaves `latency` seconds after it arrived."""
+    with WapiFlowSimulator(latency=0.5, latency_includes_processing=True) as sim:
+        api = Api(sim)
+        answers: list[tuple[float, int]] = []
+
+        def store() -> None:
+            started = time.monotonic()
+            status = api.post("contact/store", data={**NEW, "mobile": SPAIN[1]}).status_code
+            answers.append((time.monotonic() - started, status))
+
+        thread = threading.Thread(target=store)
+        thread.start()
+        deadline = time.monotonic() + 0.4
+        while sim.get_contact(*SPAIN) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        created_before_the_answer = sim.get_contact(*SPAIN) is not None and not answers
+        thread.join()
+    assert created_before_the_answer
+    assert answers[0][1] == 200
+    assert answers[0][0] >= 0.5
+    # A request with an injected fault keeps the plain rule: latency first, then the fault.
+    with WapiFlowSimulator(latency=0.2, latency_includes_processing=True) as sim:
+        sim.inject("error", status=503, times=1)
+        started = time.monotonic()
+        assert Api(sim).get("contact/list").status_code == 503
+        assert time.monotonic() - started >= 0.2
