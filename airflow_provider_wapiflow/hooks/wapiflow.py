@@ -540,17 +540,20 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
     ) -> dict[str, Any]:
         return dict((await self.call(api.list_conversations(status, page, per_page, search)))["conversation"])
 
-    async def iter_conversations(
-        self, status: int | None = None, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE
-    ) -> AsyncIterator[dict[str, Any]]:
+    async def _iter_pages(self, build: Callable[[int], api.ApiRequest], key: str) -> AsyncIterator[dict[str, Any]]:
         page = 1
         while True:
-            paginator = await self.list_conversations(status, page, per_page, search)
+            paginator = (await self.call(build(page)))[key]
             for item in paginator["data"]:
                 yield item
             if not paginator["data"] or paginator["current_page"] >= paginator["last_page"]:
                 return
             page += 1
+
+    def iter_conversations(
+        self, status: int | None = None, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE
+    ) -> AsyncIterator[dict[str, Any]]:
+        return self._iter_pages(lambda page: api.list_conversations(status, page, per_page, search), "conversation")
 
     async def get_conversation(self, conversation_id: int) -> dict[str, Any]:
         return dict((await self.call(api.get_conversation(conversation_id)))["conversation"])
@@ -559,15 +562,8 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
         return dict((await self.call(api.list_templates(page, per_page)))["templates"])
 
     async def get_template(self, template: int | str) -> dict[str, Any]:
-        templates: list[dict[str, Any]] = []
-        page = 1
-        while True:
-            paginator = await self.list_templates(page, DEFAULT_PAGE_SIZE)
-            templates.extend(paginator["data"])
-            if not paginator["data"] or paginator["current_page"] >= paginator["last_page"]:
-                break
-            page += 1
-        return find_template(iter(templates), template)
+        pages = self._iter_pages(lambda page: api.list_templates(page, DEFAULT_PAGE_SIZE), "templates")
+        return find_template(iter([item async for item in pages]), template)
 
     async def send_message(
         self,
