@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,11 @@ class MessageStatus(enum.IntEnum):
     DELIVERED = 2
     READ = 3
     FAILED = 9
+
+
+def phone_key(e164: str) -> str:
+    """The ledger key of an E.164 number (``+34600111222``): what summaries and ledgers store instead of it."""
+    return hashlib.sha256(e164.encode()).hexdigest()[:20]
 
 
 def mask_phone(phone: str) -> str:
@@ -76,6 +82,11 @@ class Phone:
     @property
     def masked(self) -> str:
         return mask_phone(self.e164)
+
+    @property
+    def key(self) -> str:
+        """A stable key for ledgers and summaries that does not reveal the number (SHA-256 of E.164, 20 hex)."""
+        return phone_key(self.e164)
 
     def __str__(self) -> str:
         # Phones end up in f-strings and logs: show them masked unless asked for e164 explicitly.

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +181,14 @@ class WapiFlowHook(_WapiFlowHookBase):
         self._log_answer(request, response.status_code, started)
         answer = Answer(response.status_code, response.headers, response.content)
         return self._result(request, unwrap(request, answer))
+
+    def server_now(self) -> datetime:
+        """
+        WapiFlow's clock now (UTC), for comparing with the times it stores.
+
+        Estimated from the ``Date`` header of its answers when there are any, else the worker's clock.
+        """
+        return datetime.now(timezone.utc)
 
     def call(self, request: api.ApiRequest) -> dict[str, Any]:
         """Send one request, retrying as the retry policy allows, and return the envelope's data."""

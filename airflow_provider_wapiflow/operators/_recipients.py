@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,7 @@ class Recipient:
     @property
     def digest(self) -> str:
         """A stable key for the delivery ledger that does not store the number itself."""
-        return hashlib.sha256(self.phone.e164.encode()).hexdigest()[:20]
+        return self.phone.key
 
     @property
     def can_create_contact(self) -> bool:
