@@ -6,6 +6,7 @@ including the confirmed server bugs of §7.2 unless the simulator runs ``patched
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -33,12 +34,21 @@ from airflow_provider_wapiflow.testing.laravel import (
     php_str,
     php_truthy,
 )
+from airflow_provider_wapiflow.testing.outcomes import (
+    HTTP_500_KINDS,
+    DeliveryLog,
+    SendOutcome,
+    SendOutcomeRegistry,
+    sql_conversation_update,
+    sql_messages_insert,
+)
 from airflow_provider_wapiflow.testing.state import (
     MESSAGE_SENT,
     MESSAGE_TYPES,
     Contact,
     Conversation,
     SimState,
+    Template,
     address_object,
     fmt_ts,
     placeholders,
@@ -64,7 +74,8 @@ USER_INACTIVE = (
 CONTACT_LIMIT = "You\u2019ve reached your  contact limit. Please upgrade your plan to continue."
 BLOCKED = "You cannot send or receive messages with this contact because they have been blocked."
 UNDEFINED_CONVERSATION_ID = "Undefined variable $conversationId"
-META_PARAMS_MISMATCH = "(#132000) Number of parameters does not match the expected number of params"
+HOLD_ATTRIBUTE = "wapiflow_hold_seconds"
+"""Seconds an answer waits before it leaves (a send outcome's ``delay``, e.g. a real 30 s cURL 28)."""
 MOBILE_REGEX = "regex:^([0-9]*)$"
 
 
@@ -132,12 +143,21 @@ def _php_type(value: Any) -> str:
 
 
 class WapiFlowApp:
-    """The ASGI app. ``on_sent(contact)`` runs after every message that really went out (auto-replies)."""
+    """The ASGI app. ``on_sent(contact)`` runs after every message that reached the phone (auto-replies);
+    ``outcomes`` decide how sends end at the call to Meta, ``deliveries`` records what reached phones."""
 
-    def __init__(self, state: SimState, on_sent: Callable[[Contact], None] | None = None) -> None:
+    def __init__(
+        self,
+        state: SimState,
+        on_sent: Callable[[Contact], None] | None = None,
+        outcomes: SendOutcomeRegistry | None = None,
+        deliveries: DeliveryLog | None = None,
+    ) -> None:
         self.state = state
         self.config = state.config
         self.on_sent = on_sent
+        self.outcomes = outcomes if outcomes is not None else SendOutcomeRegistry()
+        self.deliveries = deliveries if deliveries is not None else DeliveryLog()
         # external_api.php, in order: (method, path pattern, handler).
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("GET", re.compile(r"contact/list"), self.contact_list),
@@ -168,6 +188,9 @@ class WapiFlowApp:
             response = error("exception", str(exc) or type(exc).__name__)
         if entry is not None:
             entry["remark"] = getattr(response, "remark", None)
+        hold = float(getattr(response, HOLD_ATTRIBUTE, 0.0))
+        if hold > 0:
+            await asyncio.sleep(hold)
         await response(scope, receive, send)
 
     # -- routing, maintenance and the ExternalAPI middleware --------------------------------------
@@ -594,13 +617,51 @@ class WapiFlowApp:
                     "name": inp.get("name") if inp.get("name") is not None else "",
                     "address": inp.get("address") if inp.get("address") is not None else "",
                 }
-            else:  # a text, possibly empty (§7.3: latitude alone passes validation)
+            else:  # a text, possibly empty (§7.3 and §7.4: a lone or zero coordinate sends an empty text)
                 columns["message_type"] = MESSAGE_TYPES["text"]
+
+            # The call to Meta: an injected outcome may end the send here (§7.4).
+            delivery = {
+                "kind": media_kind or ("location" if "location" in columns else "text"),
+                "route": "text",
+                "body": None if "location" in columns or text is None else php_str(text),
+                "location": columns.get("location"),
+            }
+            outcome = self.outcomes.pick("text")
+            if outcome is not None and not outcome.meta_accepted:
+                if outcome.delivered:
+                    self._deliver(code, mobile, outcome=outcome.kind, **delivery)
+                    if contact is not None:
+                        self._notify_sent(contact)
+                early_curl = media_kind is not None and outcome.kind in ("curl_6", "curl_7")
+                return self._outcome_answer(outcome, "text", f"{graph}/{'media' if early_curl else 'messages'}")
 
             if contact is None:  # patched: the documented auto-create
                 contact = self._auto_create_contact(code, mobile)
             if conversation is None:
                 conversation = state.conversation_for_contact(contact.id) or state.create_conversation(contact.id)
+            if outcome is not None and outcome.kind == "messages_insert_sql":
+                # Meta delivered; the insert failed, so nothing is stored (the SQL shows the text).
+                wamid = state.wamid()
+                self._deliver(code, mobile, outcome=outcome.kind, whatsapp_message_id=wamid, **delivery)
+                self._notify_sent(contact)
+                now = utcnow()
+                sql_columns = {
+                    "user_id": conversation.user_id,
+                    "whatsapp_account_id": account.id,
+                    "whatsapp_message_id": wamid,
+                    "conversation_id": conversation.id,
+                    "type": MESSAGE_SENT,
+                    "message": php_str(text) if text is not None else None,
+                    "message_type": columns["message_type"],
+                    "location": json.dumps(columns["location"]) if "location" in columns else None,
+                    "status": 1,
+                    "ordering": now.strftime("%Y-%m-%d %H:%M:%S"),
+                    "updated_at": now.strftime("%Y-%m-%d %H:%M:%S"),
+                    "created_at": now.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+                return error("exception", sql_messages_insert(sql_columns))
+            untouched = _conversation_columns(conversation)
             message = state.store_message(
                 conversation,
                 contact,
@@ -609,6 +670,18 @@ class WapiFlowApp:
                 rendered=php_str(text) if text is not None else None,
                 **columns,
             )
+            self._deliver(
+                code,
+                mobile,
+                outcome=outcome.kind if outcome is not None else "success",
+                message_id=message.id,
+                whatsapp_message_id=message.whatsapp_message_id,
+                **delivery,
+            )
+            if outcome is not None:  # conversation_update_sql: stored, the conversation update failed
+                _restore_conversation(conversation, untouched)
+                self._notify_sent(contact)
+                return error("exception", sql_conversation_update(conversation.id, utcnow()))
             answer = {
                 "user_id": message.user_id,
                 "whatsapp_account_id": message.whatsapp_account_id,
@@ -686,19 +759,48 @@ class WapiFlowApp:
             url = f"https://graph.facebook.com/v22.0/{account.phone_number_id}/messages"
             if state.meta_unreachable():  # §7.2.4: the token rides in the query string of the logged URL
                 return error("exception", curl_could_not_resolve(f"{url}?access_token={self.config.meta_access_token}"))
-            # Meta rejects a component whose parameter count differs from the template's {{n}} placeholders.
-            body_expected = len(placeholders(template.body))
-            header_expected = len(placeholders(template.header_text))
-            if len(params["body_variables"]) != body_expected or len(params["header_variables"]) != header_expected:
-                return error("exception", META_PARAMS_MISMATCH)
+            header = render(template.header_text, params["header_variables"])
+            body = render(template.body, params["body_variables"])
+            rendered = f"{header}\n{body}" if header else body
+            delivery = {"kind": "template", "route": "template", "body": rendered, "template_id": template.id}
+
+            # The call to Meta: an injected outcome may end the send here (§7.4).
+            outcome = self.outcomes.pick("template")
+            if outcome is not None and not outcome.meta_accepted:
+                if outcome.delivered:
+                    self._deliver(code, mobile, outcome=outcome.kind, **delivery)
+                    if contact is not None:
+                        self._notify_sent(contact)
+                return self._outcome_answer(outcome, "template", url)
+            refusal = meta_template_refusal(template, params["body_variables"], params["header_variables"])
+            if refusal is not None:  # Meta answers 4xx; the template path returns error_data.details
+                return error("exception", refusal)
 
             if contact is None:  # patched: the documented auto-create
                 contact = self._auto_create_contact(code, mobile)
             if conversation is None:
                 conversation = state.conversation_for_contact(contact.id) or state.create_conversation(contact.id)
-            header = render(template.header_text, params["header_variables"])
-            body = render(template.body, params["body_variables"])
-            state.store_message(
+            if outcome is not None and outcome.kind == "messages_insert_sql":
+                wamid = state.wamid()
+                self._deliver(code, mobile, outcome=outcome.kind, whatsapp_message_id=wamid, **delivery)
+                self._notify_sent(contact)
+                now = utcnow().strftime("%Y-%m-%d %H:%M:%S")
+                sql_columns = {
+                    "user_id": conversation.user_id,
+                    "whatsapp_account_id": account.id,
+                    "whatsapp_message_id": wamid,
+                    "conversation_id": conversation.id,
+                    "template_id": template.id,
+                    "type": MESSAGE_SENT,
+                    "message_type": MESSAGE_TYPES["text"],
+                    "status": 1,
+                    "ordering": now,
+                    "updated_at": now,
+                    "created_at": now,
+                }
+                return error("exception", sql_messages_insert(sql_columns))
+            untouched = _conversation_columns(conversation)
+            message = state.store_message(
                 conversation,
                 contact,
                 type=MESSAGE_SENT,
@@ -706,8 +808,20 @@ class WapiFlowApp:
                 whatsapp_account_id=account.id,
                 body_variables=params["body_variables"],
                 header_variables=params["header_variables"],
-                rendered=f"{header}\n{body}" if header else body,
+                rendered=rendered,
             )
+            self._deliver(
+                code,
+                mobile,
+                outcome=outcome.kind if outcome is not None else "success",
+                message_id=message.id,
+                whatsapp_message_id=message.whatsapp_message_id,
+                **delivery,
+            )
+            if outcome is not None:  # conversation_update_sql: stored, the conversation update failed
+                _restore_conversation(conversation, untouched)
+                self._notify_sent(contact)
+                return error("exception", sql_conversation_update(conversation.id, utcnow()))
             conversation_id = conversation.id
         self._notify_sent(contact)
         if not self.config.patched:
@@ -745,12 +859,62 @@ class WapiFlowApp:
             value,
         )
 
+    def _deliver(self, mobile_code: Any, mobile: Any, **details: Any) -> None:
+        """The message reached the customer's phone (Meta delivered), stored or not."""
+        self.deliveries.record(php_str(mobile_code), php_str(mobile), **details)
+
+    def _outcome_answer(self, outcome: SendOutcome, route: str, url: str) -> Response:
+        """What the server answers when the send ended at ``outcome`` (held back ``outcome.delay`` seconds)."""
+        response: Response
+        if outcome.kind == "php_500":
+            response = Response(b'{"message":"Server Error"}', 500, media_type="application/json")
+        elif outcome.kind in HTTP_500_KINDS:
+            response = HTMLResponse(SERVER_ERROR_PAGE, status_code=500)
+        else:
+            response = error("exception", outcome.text(route, url, self.config.meta_access_token))
+        setattr(response, HOLD_ATTRIBUTE, outcome.delay)
+        return response
+
     def _notify_sent(self, contact: Contact) -> None:
         if self.on_sent is not None:
             try:
                 self.on_sent(contact)
             except Exception:  # an auto-reply hook must never break the answer
                 logger.exception("WapiFlow simulator: on_sent hook failed")
+
+
+def meta_template_refusal(template: Template, body_variables: list[str], header_variables: list[str]) -> str | None:
+    """Meta's ``error_data.details`` when the parameter count of a component differs from its placeholders."""
+    for component, text, given in (
+        ("header", template.header_text, header_variables),
+        ("body", template.body, body_variables),
+    ):
+        expected = len(placeholders(text))
+        if len(given) != expected:
+            return (
+                f"{component}: number of localizable_params ({len(given)}) does not match the expected number "
+                f"of params ({expected})"
+            )
+    return None
+
+
+def _conversation_columns(conversation: Conversation) -> tuple[Any, ...]:
+    return (
+        conversation.last_message_at,
+        conversation.updated_at,
+        conversation.whatsapp_account_id,
+        conversation.needs_human_reply,
+    )
+
+
+def _restore_conversation(conversation: Conversation, columns: tuple[Any, ...]) -> None:
+    """The ``update conversations`` that failed: none of its columns changed."""
+    (
+        conversation.last_message_at,
+        conversation.updated_at,
+        conversation.whatsapp_account_id,
+        conversation.needs_human_reply,
+    ) = columns
 
 
 def _sql_equal(given: Any, expected: str) -> bool:
@@ -804,5 +968,31 @@ NOT_FOUND_PAGE = """<!DOCTYPE html>
 """
 
 
-def create_app(state: SimState, on_sent: Callable[[Contact], None] | None = None) -> WapiFlowApp:
-    return WapiFlowApp(state, on_sent)
+SERVER_ERROR_PAGE = """<!DOCTYPE html>
+<html lang="en">
+    <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Server Error</title>
+    </head>
+    <body class="antialiased">
+        <div class="relative flex items-top justify-center min-h-screen sm:items-center sm:pt-0">
+            <div class="max-w-xl mx-auto sm:px-6 lg:px-8">
+                <div class="flex items-center pt-8 sm:justify-start sm:pt-0">
+                    <div class="px-4 text-lg text-gray-500 border-r border-gray-400 tracking-wider">500</div>
+                    <div class="ml-4 text-lg text-gray-500 uppercase tracking-wider">Server Error</div>
+                </div>
+            </div>
+        </div>
+    </body>
+</html>
+"""
+
+
+def create_app(
+    state: SimState,
+    on_sent: Callable[[Contact], None] | None = None,
+    outcomes: SendOutcomeRegistry | None = None,
+    deliveries: DeliveryLog | None = None,
+) -> WapiFlowApp:
+    return WapiFlowApp(state, on_sent, outcomes, deliveries)

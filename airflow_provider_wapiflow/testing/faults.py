@@ -15,6 +15,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -31,6 +32,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 FAULT_KINDS = ("error", "html", "drop", "delay")
 API_PREFIX = "external-api/"
+TOO_MANY_ATTEMPTS = b'{"message":"Too Many Attempts."}'
 LOG_ENTRY_SCOPE_KEY = "wapiflow.log_entry"
 """The log entry travels to the app in the ASGI scope; the app adds the remark and the parsed input."""
 
@@ -121,6 +123,66 @@ class FaultRegistry:
             return None
 
 
+class Throttle:
+    """Answers 429 before processing: a storm (everything, for a while) or a rate limit (a sliding
+    one-second window; refused requests do not count, as in Laravel's throttle)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._storm_until = 0.0
+        self._storm_retry_after = 1.0
+        self._per_second: int | None = None
+        self._rate_retry_after: float | None = None
+        self._hits: deque[float] = deque()
+
+    def storm(self, seconds: float, retry_after: float = 1.0) -> None:
+        if seconds < 0 or retry_after < 0:
+            raise ValueError("seconds and retry_after must not be negative")
+        with self._lock:
+            self._storm_until = time.monotonic() + seconds
+            self._storm_retry_after = retry_after
+
+    @property
+    def storming(self) -> bool:
+        with self._lock:
+            return time.monotonic() < self._storm_until
+
+    def rate_limit(self, per_second: int | None, retry_after: float | None = None) -> None:
+        if per_second is not None and (isinstance(per_second, bool) or int(per_second) != per_second or per_second < 1):
+            raise ValueError("per_second must be a positive integer or None")
+        with self._lock:
+            self._per_second = int(per_second) if per_second is not None else None
+            self._rate_retry_after = retry_after
+            self._hits.clear()
+
+    @property
+    def per_second(self) -> int | None:
+        return self._per_second
+
+    def clear(self) -> None:
+        with self._lock:
+            self._storm_until = 0.0
+            self._per_second = None
+            self._hits.clear()
+
+    def check(self, now: float) -> tuple[str, float] | None:
+        """``(fault name, Retry-After seconds)`` when the request arriving at ``now`` is refused, else None."""
+        with self._lock:
+            if now < self._storm_until:
+                return "storm", self._storm_retry_after
+            if self._per_second is None:
+                return None
+            while self._hits and self._hits[0] <= now - 1.0:
+                self._hits.popleft()
+            if len(self._hits) >= self._per_second:
+                wait = self._hits[0] + 1.0 - now  # until the oldest request leaves the window
+                if self._rate_retry_after is not None:
+                    return "rate_limit", self._rate_retry_after
+                return "rate_limit", round(max(wait, 0.001), 3)
+            self._hits.append(now)
+            return None
+
+
 class RequestLog:
     """Every request the simulator saw, in arrival order (entries are filled in as the request runs)."""
 
@@ -167,9 +229,11 @@ class FaultMiddleware:
         log: RequestLog,
         latency: Callable[[], float],
         latency_includes_processing: Callable[[], bool] = lambda: False,
+        throttle: Throttle | None = None,
     ) -> None:
         self.app = app
         self.faults = faults
+        self.throttle = throttle if throttle is not None else Throttle()
         self.log = log
         self.latency = latency
         self.latency_includes_processing = latency_includes_processing
@@ -198,11 +262,20 @@ class FaultMiddleware:
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
         entry = self.log.start(scope["method"], api_path(scope["path"]), query)
         scope[LOG_ENTRY_SCOPE_KEY] = entry
+        latency = self.latency()
+        limited = self.throttle.check(arrived)
+        if limited is not None:  # a throttle answers before the request reaches the app
+            entry["fault"] = limited[0]
+            if latency > 0 and not await self._sleep(latency):
+                await _abort(receive)
+                return
+            limit = self.throttle.per_second if limited[0] == "rate_limit" else None
+            await _send_too_many(limited[1], limit, _recording(send, entry))
+            return
         fault = self.faults.pick(scope["method"], entry["path"])
         entry["fault"] = fault.kind if fault else None
         replay = _replay(body, receive)
 
-        latency = self.latency()
         if fault is None and latency > 0 and self.latency_includes_processing():
             held: list[Message] = []
             await self._process(scope, replay, _holding(held), entry)
@@ -330,6 +403,18 @@ async def _send_fault_answer(fault: Fault, send: Send) -> None:
         headers.append((b"retry-after", _retry_after(fault.retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
+
+
+async def _send_too_many(retry_after: float, limit: int | None, send: Send) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(TOO_MANY_ATTEMPTS)).encode()),
+        (b"retry-after", _retry_after(float(retry_after)).encode()),
+    ]
+    if limit is not None:
+        headers += [(b"x-ratelimit-limit", str(limit).encode()), (b"x-ratelimit-remaining", b"0")]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": TOO_MANY_ATTEMPTS})
 
 
 def _phrase(status: int) -> str:

@@ -13,7 +13,15 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_wapiflow.testing.faults import Fault, FaultMiddleware, FaultRegistry, RequestLog, api_path
+from airflow_provider_wapiflow.testing.faults import (
+    Fault,
+    FaultMiddleware,
+    FaultRegistry,
+    RequestLog,
+    Throttle,
+    api_path,
+)
+from airflow_provider_wapiflow.testing.outcomes import DeliveryLog, SendOutcome, SendOutcomeRegistry
 from airflow_provider_wapiflow.testing.state import (
     CONVERSATION_STATUSES,
     MESSAGE_RECEIVED,
@@ -82,6 +90,9 @@ class WapiFlowSimulator:
         )
         self.state = SimState(self.config, seed=seed)
         self.faults = FaultRegistry(seed)
+        self.send_outcomes = SendOutcomeRegistry()
+        self.throttle = Throttle()
+        self.delivery_log = DeliveryLog()
         self.log = RequestLog()
         self.latency = latency
         self.latency_includes_processing = latency_includes_processing
@@ -104,12 +115,19 @@ class WapiFlowSimulator:
         # Imported here so that importing the package (e.g. by the pytest plugin) stays cheap.
         import uvicorn
 
+        from airflow_provider_wapiflow.testing.admin import AdminApp
         from airflow_provider_wapiflow.testing.app import create_app
 
-        app = create_app(self.state, on_sent=self._on_sent)
+        app = create_app(self.state, self._on_sent, self.send_outcomes, self.delivery_log)
         self._middleware = FaultMiddleware(
-            app, self.faults, self.log, lambda: self.latency, lambda: self.latency_includes_processing
+            app,
+            self.faults,
+            self.log,
+            lambda: self.latency,
+            lambda: self.latency_includes_processing,
+            self.throttle,
         )
+        admin = AdminApp(self._middleware, self.simulate_reply, self.deliveries)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says
         # TCP, and without it every keep-alive answer waits ~40 ms for a delayed ACK (Nagle).
@@ -123,7 +141,7 @@ class WapiFlowSimulator:
         self._socket = sock
         self._bound_port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self._middleware,
+            admin,
             lifespan="off",
             log_config=None,
             log_level="warning",
@@ -566,7 +584,8 @@ class WapiFlowSimulator:
     def reset_state(self) -> None:
         """Wipe contacts, conversations, messages and knobs back to the seed; drop auto-replies.
 
-        Faults and the request log are kept (``clear_faults()``, ``clear_requests()``).
+        The delivery log is emptied too. Faults, send outcomes, throttles and the request log are kept
+        (``clear_faults()``, ``clear_requests()``).
         """
         with self._timers_lock:
             for timer in self._timers:
@@ -574,6 +593,7 @@ class WapiFlowSimulator:
             self._timers.clear()
             self._auto_replies.clear()
         self.state.reset()
+        self.delivery_log.clear()
 
     # -- faults ---------------------------------------------------------------------------------
 
@@ -608,11 +628,71 @@ class WapiFlowSimulator:
         )
         return self.faults.add(fault)
 
-    def remove_fault(self, fault: Fault) -> None:
-        self.faults.remove(fault)
+    def inject_send_outcome(
+        self,
+        kind: str,
+        *,
+        delivered: bool | None = None,
+        times: int = 1,
+        after: int = 0,
+        route: str | None = None,
+        delay: float = 0.0,
+    ) -> SendOutcome:
+        """Make the next sends end at one of the real server's throw sites (reference §7.4).
+
+        Of the next sends on ``route`` (None = both, ``"text"`` = send-message, ``"template"`` =
+        send-template-message) that get as far as calling Meta, the first ``after`` go through and the
+        ``times`` after them end as ``kind`` says (``outcomes.SEND_OUTCOME_KINDS``), with the server's
+        exact answer and side effects. ``delivered`` says whether Meta delivered to the phone where both
+        are possible (default True); it is forced for the others. ``delay`` holds the answer back (a
+        real ``curl_28`` comes after 30 s). Returns the rule, for ``remove_fault``.
+        """
+        return self.send_outcomes.add(
+            SendOutcome(kind, delivered=delivered, times=times, after=after, route=route, delay=delay)
+        )
+
+    def remove_fault(self, fault: Fault | SendOutcome) -> None:
+        """Remove a rule returned by ``inject`` or ``inject_send_outcome``."""
+        if isinstance(fault, SendOutcome):
+            self.send_outcomes.remove(fault)
+        else:
+            self.faults.remove(fault)
 
     def clear_faults(self) -> None:
+        """Remove every fault and send-outcome rule, end a storm and switch the rate limit off."""
         self.faults.clear()
+        self.send_outcomes.clear()
+        self.throttle.clear()
+
+    def storm(self, seconds: float, retry_after: float = 1.0) -> None:
+        """For ``seconds`` from now every request is answered 429 ``Too Many Attempts.`` with ``Retry-After``,
+        before processing (nothing sent); then normal again. ``storm(0)`` ends one."""
+        self.throttle.storm(seconds, retry_after)
+
+    def rate_limit(self, per_second: int | None, retry_after: float | None = None) -> None:
+        """429 (before processing) for requests above ``per_second`` in any one-second window; None = off.
+
+        ``Retry-After`` is the time until the window has room (seconds, 3 decimals) unless ``retry_after``
+        is given.
+        """
+        self.throttle.rate_limit(per_second, retry_after)
+
+    # -- the customer's side ----------------------------------------------------------------------
+
+    def deliveries(self, mobile_code: str | None = None, mobile: str | None = None) -> list[dict[str, Any]]:
+        """Every message that reached a customer's phone, in order, whether or not WapiFlow stored it.
+
+        Keys: ``mobile_code``, ``mobile``, ``e164``, ``kind`` (text, template, image, document, video,
+        audio, location), ``template_id``, ``body`` (the rendered text, None for a location or an empty
+        text), ``location``, ``route`` (text or template), ``outcome`` ("success" or the send-outcome
+        kind), ``stored``, ``message_id``, ``whatsapp_message_id``, ``at`` (ISO UTC). ``mobile`` matches
+        the national number, code + number or E.164.
+        """
+        return self.delivery_log.snapshot(mobile_code, mobile)
+
+    def delivery_counts(self) -> dict[str, int]:
+        """How many messages reached each phone, by E.164 (only phones that got at least one)."""
+        return self.delivery_log.counts()
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -393,6 +393,10 @@ class SimState:
             "free_money", "Claim your prize {{1}} now!", status=TEMPLATE_REJECTED, rejected_reason="PROMOTIONAL"
         )
         self.add_template("old_newsletter", "Our monthly newsletter is here.", status=TEMPLATE_DISABLED)
+        # The failure alert of example_dags/wapiflow_failure_alert.py (task, DAG, try, log URL).
+        self.add_template(
+            "airflow_task_failed", "Airflow: task {{1}} of DAG {{2}} failed (try {{3}}). Logs: {{4}}", category_id=3
+        )
 
     # -- helpers --------------------------------------------------------------------------------
 

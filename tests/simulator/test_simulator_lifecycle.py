@@ -135,7 +135,7 @@ def test_reset_state_goes_back_to_the_seed(sim: WapiFlowSimulator) -> None:
     sim.maintenance = True
     sim.reset_state()
     assert sim.contacts() == []
-    assert len(sim.templates()) == 7
+    assert len(sim.templates()) == 8
     knobs = {name: getattr(sim, name) for name in ("plan", "contact_limit", "meta_outage", "has_whatsapp_account")}
     assert knobs == {"plan": "active", "contact_limit": None, "meta_outage": False, "has_whatsapp_account": True}
     assert (sim.user_active, sim.maintenance) == (True, False)

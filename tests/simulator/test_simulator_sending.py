@@ -40,11 +40,14 @@ MESSAGE_KEYS = [
     "id",
 ]
 UNDEFINED = {"remark": "exception", "status": "error", "message": ["Undefined variable $conversationId"]}
-MISMATCH = {
-    "remark": "exception",
-    "status": "error",
-    "message": ["(#132000) Number of parameters does not match the expected number of params"],
-}
+
+
+def mismatch(component: str, given: int, expected: int) -> dict[str, Any]:
+    """Meta's refusal as the template path answers it: ``error_data.details``, no ``(#code)`` (§7.4)."""
+    details = f"{component}: number of localizable_params ({given}) does not match the expected number of params"
+    return {"remark": "exception", "status": "error", "message": [f"{details} ({expected})"]}
+
+
 NOT_A_CONTACT = re.compile(
     r"^SQLSTATE\[23000\]: Integrity constraint violation: 1048 Column 'contact_id' cannot be null "
     r"\(Connection: mysql, SQL: insert into `conversations` \(`contact_id`, `user_id`, `updated_at`, `created_at`\) "
@@ -350,20 +353,28 @@ def test_not_a_contact_on_a_patched_server(patched_api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "data"),
+    ("name", "data", "expected"),
     [
-        ("order_shipped", {"body_variables[]": ["Ana"]}),
-        ("order_shipped", {}),
-        ("welcome", {"body_variables[]": ["Ana"]}),
-        ("order_update", {"body_variables[]": ["Ana", "shipped"]}),
-        ("order_update", {"body_variables[]": ["Ana", "shipped"], "header_variables[]": ["1", "2"]}),
+        ("order_shipped", {"body_variables[]": ["Ana"]}, mismatch("body", 1, 2)),
+        ("order_shipped", {}, mismatch("body", 0, 2)),
+        ("welcome", {"body_variables[]": ["Ana"]}, mismatch("body", 1, 0)),
+        ("order_update", {"body_variables[]": ["Ana", "shipped"]}, mismatch("header", 0, 1)),
+        (
+            "order_update",
+            {"body_variables[]": ["Ana", "shipped"], "header_variables[]": ["1", "2"]},
+            mismatch("header", 2, 1),
+        ),
+        ("order_update", {"body_variables[]": ["Ana"], "header_variables[]": ["1"]}, mismatch("body", 1, 2)),
     ],
 )
-def test_meta_rejects_a_wrong_number_of_parameters(any_api: Api, name: str, data: dict[str, Any]) -> None:
+def test_meta_rejects_a_wrong_number_of_parameters(
+    any_api: Api, name: str, data: dict[str, Any], expected: dict[str, Any]
+) -> None:
     sim = any_api.sim
     sim.add_contact("Ana", "Ruiz", *SPAIN)
-    assert send_template(any_api, data={"template_id": template_id(sim, name), **TO_SPAIN, **data}) == MISMATCH
+    assert send_template(any_api, data={"template_id": template_id(sim, name), **TO_SPAIN, **data}) == expected
     assert sim.messages() == []
+    assert sim.deliveries() == []  # Meta refused: nothing reached the phone
 
 
 def test_header_and_body_variables(any_api: Api) -> None:
