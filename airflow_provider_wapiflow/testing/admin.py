@@ -26,7 +26,7 @@ def _answer(payload: Any, status: int = 200) -> Response:
 class AdminApp:
     """Serves ``/_simulator/*`` itself and passes every other request to ``app``.
 
-    ``reply(mobile_code, mobile, text)`` and ``deliveries()`` are the simulator's own methods.
+    ``reply(mobile_code, mobile, text)``, ``deliveries()`` and ``messages()`` are the simulator's own methods.
     """
 
     def __init__(
@@ -34,10 +34,12 @@ class AdminApp:
         app: ASGIApp,
         reply: Callable[[str, str, str], dict[str, Any]],
         deliveries: Callable[[], list[dict[str, Any]]],
+        messages: Callable[[], list[dict[str, Any]]],
     ) -> None:
         self.app = app
         self.reply = reply
         self.deliveries = deliveries
+        self.messages = messages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(ADMIN_PREFIX):

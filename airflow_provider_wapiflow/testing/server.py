@@ -127,7 +127,7 @@ class WapiFlowSimulator:
             lambda: self.latency_includes_processing,
             self.throttle,
         )
-        admin = AdminApp(self._middleware, self.simulate_reply, self.deliveries)
+        admin = AdminApp(self._middleware, self.simulate_reply, self.deliveries, self.messages)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says
         # TCP, and without it every keep-alive answer waits ~40 ms for a delayed ACK (Nagle).
