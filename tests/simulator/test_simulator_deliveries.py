@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from typing import Any
 
 import pytest
 import requests
@@ -173,7 +172,8 @@ def test_required_if_quirks(api: Api, data: dict[str, str], messages: list[str])
     api.sim.add_contact("Ana", "Ruiz", *SPAIN)
     body = api.json("POST", "inbox/send-message", data={**TO_SPAIN, **data})
     assert body == {"remark": "validation_error", "status": "error", "message": messages}
-    assert api.sim.deliveries() == [] and api.sim.messages() == []
+    assert api.sim.deliveries() == []
+    assert api.sim.messages() == []
 
 
 def test_inspection_returns_json_safe_copies(api: Api) -> None:

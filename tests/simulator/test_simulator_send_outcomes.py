@@ -180,8 +180,14 @@ def test_delivered_false_where_either_is_possible(api: Api, kind: str) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "forced"),
-    [("curl_6", False), ("curl_7", False), ("meta_rejection", False), ("meta_rate_limit", False)]
-    + [("messages_insert_sql", True), ("conversation_update_sql", True)],
+    [
+        ("curl_6", False),
+        ("curl_7", False),
+        ("meta_rejection", False),
+        ("meta_rate_limit", False),
+        ("messages_insert_sql", True),
+        ("conversation_update_sql", True),
+    ],
 )
 def test_delivered_is_forced_where_only_one_is_possible(api: Api, kind: str, forced: bool) -> None:
     api.sim.add_contact("Ana", "Ruiz", *SPAIN)
@@ -230,7 +236,8 @@ def test_remove_and_clear(api: Api) -> None:
     sim.inject("delay", seconds=0.01, times=5)
     sim.clear_faults()
     assert send(api, "text").json()["status"] == "success"
-    assert sim.faults.active() == [] and sim.send_outcomes.active() == []
+    assert sim.faults.active() == []
+    assert sim.send_outcomes.active() == []
 
 
 def test_curl_28_with_a_real_delay(api: Api) -> None:
@@ -251,9 +258,7 @@ def test_media_upload_failure_names_the_media_endpoint(api: Api) -> None:
     sim.inject_send_outcome("curl_6")
     files = {"document": ("invoice.pdf", b"%PDF-1.4 test", "application/pdf")}
     body = api.post("inbox/send-message", data=TO_SPAIN, files=files).json()
-    assert body == exception(
-        f"{CURL['curl_6']} {CURL_DOCS} for https://graph.facebook.com/v22.0/109876543210987/media"
-    )
+    assert body == exception(f"{CURL['curl_6']} {CURL_DOCS} for https://graph.facebook.com/v22.0/109876543210987/media")
     assert sim.deliveries() == []
 
 

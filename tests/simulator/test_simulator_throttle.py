@@ -25,7 +25,8 @@ def test_a_storm_refuses_everything_before_processing(api: Api) -> None:
         assert response.headers["content-type"] == "application/json"
         assert response.json() == TOO_MANY
     assert sim.get_contact(*SPAIN) is None
-    assert sim.deliveries() == [] and sim.messages() == []
+    assert sim.deliveries() == []
+    assert sim.messages() == []
     assert [(r["status"], r["fault"], r["processed"], r["remark"]) for r in sim.requests()] == [
         (429, "storm", False, None)
     ] * 3
