@@ -54,10 +54,12 @@ class AdminApp:
             return await self.customer_reply(request)
         if action == "deliveries" and request.method == "GET":
             return _answer({"deliveries": self.deliveries()})
+        if action == "messages" and request.method == "GET":
+            return _answer({"messages": self.messages()})
         return _answer(
             {
-                "error": f"unknown admin call {request.method} {request.url.path}; "
-                "use POST /_simulator/reply or GET /_simulator/deliveries"
+                "error": f"unknown admin call {request.method} {request.url.path}; use POST /_simulator/reply, "
+                "GET /_simulator/deliveries or GET /_simulator/messages"
             },
             404,
         )
