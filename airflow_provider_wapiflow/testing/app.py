@@ -883,8 +883,14 @@ class WapiFlowApp:
                 logger.exception("WapiFlow simulator: on_sent hook failed")
 
 
+TEMPLATE_PAUSED = "Template is paused due to low quality so it cannot be sent in a template message."
+
+
 def meta_template_refusal(template: Template, body_variables: list[str], header_variables: list[str]) -> str | None:
-    """Meta's ``error_data.details`` when the parameter count of a component differs from its placeholders."""
+    """Meta's ``error_data.details`` for a paused template, or a component whose parameter count differs
+    from its placeholders."""
+    if template.paused:
+        return TEMPLATE_PAUSED
     for component, text, given in (
         ("header", template.header_text, header_variables),
         ("body", template.body, body_variables),

@@ -426,6 +426,22 @@ class WapiFlowSimulator:
         template = self.state.add_template(name, body, status=int(status), header=header, header_format=header_format)
         return self.state.template_dict(template)
 
+    def pause_template(self, template: int | str, paused: bool = True) -> dict[str, Any]:
+        """Meta pauses a template (low quality): WapiFlow still lists it as approved, and sends of it are
+        refused by Meta (``Template is paused due to low quality…``, nothing delivered) until unpaused.
+
+        ``template`` is its id or name.
+        """
+        with self.state.lock:
+            found = next(
+                (t for t in self.state.templates.values() if template in (t.id, t.name)),
+                None,
+            )
+            if found is None:
+                raise ValueError(f"no template {template!r}")
+            found.paused = bool(paused)
+            return self.state.template_dict(found)
+
     def add_conversation(
         self, mobile_code: str, mobile: str, status: int = 0, last_message_at: datetime | str | None = None
     ) -> dict[str, Any]:

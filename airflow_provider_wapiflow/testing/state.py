@@ -258,6 +258,8 @@ class Template:
     rejected_reason: str | None = None
     whatsapp_account_id: int = 1
     user_id: int = USER_ID
+    # Simulator bookkeeping: Meta paused the template (low quality); WapiFlow still lists it as approved.
+    paused: bool = False
 
     @property
     def header_text(self) -> str | None:

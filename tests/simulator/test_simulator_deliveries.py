@@ -205,3 +205,24 @@ def test_inspection_returns_json_safe_copies(api: Api) -> None:
         "content_type": "application/pdf",
         "size": 13,
     }
+
+
+def test_a_paused_template_is_refused_by_meta(any_api: Api) -> None:
+    sim = any_api.sim
+    sim.add_contact("Ana", "Ruiz", *SPAIN)
+    shown = sim.pause_template("order_shipped")
+    assert shown["status"] == 1  # WapiFlow still lists it as approved
+    data = {**TO_SPAIN, "template_id": template_id(sim, "order_shipped"), "body_variables[]": ["Ana", "A-1"]}
+    body = any_api.json("POST", "inbox/send-template-message", data=data)
+    assert body == {
+        "remark": "exception",
+        "status": "error",
+        "message": ["Template is paused due to low quality so it cannot be sent in a template message."],
+    }
+    assert sim.deliveries() == []
+    assert sim.messages() == []
+    sim.pause_template(template_id(sim, "order_shipped"), paused=False)
+    assert any_api.json("POST", "inbox/send-template-message", data=data)["message"] != body["message"]
+    assert len(sim.deliveries()) == 1
+    with pytest.raises(ValueError, match="no template 'nope'"):
+        sim.pause_template("nope")
