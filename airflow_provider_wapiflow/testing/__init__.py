@@ -6,6 +6,7 @@ Importing this package is cheap: Starlette and uvicorn are imported when a simul
 from __future__ import annotations
 
 from airflow_provider_wapiflow.testing.faults import Fault
+from airflow_provider_wapiflow.testing.outcomes import SEND_OUTCOME_KINDS, SendOutcome
 from airflow_provider_wapiflow.testing.server import WapiFlowSimulator
 
-__all__ = ["Fault", "WapiFlowSimulator"]
+__all__ = ["SEND_OUTCOME_KINDS", "Fault", "SendOutcome", "WapiFlowSimulator"]

@@ -22,16 +22,21 @@ from airflow_provider_wapiflow.testing.server import WapiFlowSimulator
 
 def parse_contact(value: str) -> tuple[str, str, str, str]:
     """``+34600111222[:First[:Last]]`` → (mobile_code, mobile, firstname, lastname)."""
-    from airflow_provider_wapiflow.exceptions import WapiFlowInputError
-    from airflow_provider_wapiflow.models import Phone
+    import phonenumbers
 
     phone, _, names = value.partition(":")
     firstname, _, lastname = names.partition(":")
+    phone = phone.strip()
     try:
-        parsed = Phone.parse(phone.strip())
-    except WapiFlowInputError as exc:
-        raise argparse.ArgumentTypeError(f"--contact {value!r}: {exc}") from None
-    return parsed.mobile_code, parsed.mobile, firstname.strip(), lastname.strip()
+        if not phone.startswith("+") or not phone[1:].isdigit():
+            raise phonenumbers.NumberParseException(phonenumbers.NumberParseException.NOT_A_NUMBER, "not E.164")
+        parsed = phonenumbers.parse(phone)
+    except phonenumbers.NumberParseException:
+        raise argparse.ArgumentTypeError(
+            f"--contact {value!r}: give the number in E.164 form, e.g. +34600111222:Ana:Ruiz"
+        ) from None
+    mobile = phonenumbers.national_significant_number(parsed)
+    return str(parsed.country_code), mobile, firstname.strip(), lastname.strip()
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -26,7 +26,8 @@ def _answer(payload: Any, status: int = 200) -> Response:
 class AdminApp:
     """Serves ``/_simulator/*`` itself and passes every other request to ``app``.
 
-    ``reply(mobile_code, mobile, text)``, ``deliveries()`` and ``messages()`` are the simulator's own methods.
+    ``reply(mobile_code, mobile, text)``, ``deliveries()``, ``messages()`` and ``number_of(digits)`` (the
+    contact's ``(mobile_code, mobile)`` for an E.164 number without ``+``) are the simulator's own methods.
     """
 
     def __init__(
@@ -35,11 +36,13 @@ class AdminApp:
         reply: Callable[[str, str, str], dict[str, Any]],
         deliveries: Callable[[], list[dict[str, Any]]],
         messages: Callable[[], list[dict[str, Any]]],
+        number_of: Callable[[str], tuple[str, str] | None],
     ) -> None:
         self.app = app
         self.reply = reply
         self.deliveries = deliveries
         self.messages = messages
+        self.number_of = number_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(ADMIN_PREFIX):
@@ -70,14 +73,13 @@ class AdminApp:
         code, mobile = fields.get("mobile_code"), fields.get("mobile")
         phone = fields.get("phone")
         if phone and not (code or mobile):
-            from airflow_provider_wapiflow.exceptions import WapiFlowInputError
-            from airflow_provider_wapiflow.models import Phone
-
-            try:
-                parsed = Phone.parse(str(phone))
-            except WapiFlowInputError as exc:
-                return _answer({"error": str(exc)}, 400)
-            code, mobile = parsed.mobile_code, parsed.mobile
+            digits = str(phone).strip().lstrip("+")
+            if not digits.isdigit():
+                return _answer({"error": f"'phone' must be an E.164 number such as +34600111222, got {phone!r}"}, 400)
+            number = self.number_of(digits)
+            if number is None:
+                return _answer({"error": f"+{digits} is not a contact"}, 404)
+            code, mobile = number
         if not code or not mobile:
             return _answer({"error": "give mobile_code and mobile (or phone, in E.164 form)"}, 400)
         text = str(fields.get("text") or "Yes")

@@ -127,7 +127,7 @@ class WapiFlowSimulator:
             lambda: self.latency_includes_processing,
             self.throttle,
         )
-        admin = AdminApp(self._middleware, self.simulate_reply, self.deliveries, self.messages)
+        admin = AdminApp(self._middleware, self.simulate_reply, self.deliveries, self.messages, self._number_of)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says
         # TCP, and without it every keep-alive answer waits ~40 ms for a delayed ACK (Nagle).
@@ -711,6 +711,14 @@ class WapiFlowSimulator:
         return self.delivery_log.counts()
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _number_of(self, digits: str) -> tuple[str, str] | None:
+        """The ``(mobile_code, mobile)`` of the contact whose E.164 number (without ``+``) is ``digits``."""
+        with self.state.lock:
+            return next(
+                ((c.mobile_code, c.mobile) for c in self.state.contacts.values() if c.mobile_code + c.mobile == digits),
+                None,
+            )
 
     def _contact(self, contact_id: int) -> Contact:
         contact = self.state.contacts.get(contact_id)

@@ -43,7 +43,8 @@ def test_admin_reply_stores_a_customer_message(api: Api) -> None:
     [
         ({"mobile_code": "34", "mobile": "600000000"}, 404, "+34 600000000 is not a contact"),
         ({"text": "Yes"}, 400, "give mobile_code and mobile (or phone, in E.164 form)"),
-        ({"phone": "0034600"}, 400, "'phone'"),
+        ({"phone": "+34 600-111"}, 400, "'phone' must be an E.164 number such as +34600111222, got '+34 600-111'"),
+        ({"phone": "+34699999999"}, 404, "+34699999999 is not a contact"),
     ],
 )
 def test_admin_reply_errors(api: Api, payload: dict[str, str], status: int, error: str) -> None:
@@ -157,7 +158,7 @@ def test_cli_reply_command(cli: Cli) -> None:
         [*CLI, "reply", "--url", cli.site, "+34699999999"], capture_output=True, text=True, timeout=60
     )
     assert refused.returncode == 1
-    assert "reply failed: +34 699999999 is not a contact" in refused.stderr
+    assert "reply failed: +34699999999 is not a contact" in refused.stderr
 
 
 def test_cli_reply_without_a_simulator() -> None:
@@ -170,3 +171,24 @@ def test_cli_refuses_a_bad_contact() -> None:
     done = subprocess.run([*CLI, "--port", "0", "--contact", "600111222"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "--contact '600111222'" in done.stderr
+
+
+def test_cli_rate_limit() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [*CLI, "--port", str(port), "--rate-limit", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        while "Ctrl-C" not in process.stdout.readline():
+            pass
+        url = f"http://127.0.0.1:{port}/external-api/contact/list"
+        with requests.Session() as session:
+            statuses = [session.get(url, headers=HEADERS, timeout=5) for _ in range(3)]
+        assert [r.status_code for r in statuses][:2] == [200, 200]
+        assert statuses[2].status_code == 429
+        assert statuses[2].headers["x-ratelimit-limit"] == "2"
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)
+    assert process.returncode == 0
