@@ -10,6 +10,7 @@ reached a phone, whether or not WapiFlow stored it. No Starlette import here.
 from __future__ import annotations
 
 import copy
+import random
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -72,17 +73,20 @@ class SendOutcome:
     """One rule of ``inject_send_outcome``: of the next sends on ``route`` (None = both) that reach the
     call to Meta, the first ``after`` go through, the ``times`` after them end as ``kind`` says.
 
-    ``delivered`` is whether Meta delivered to the phone; it is forced for kinds where only one is
-    possible and defaults to True (the case a retry must not repeat) where both are. ``delay`` holds
-    the answer back that many seconds (e.g. 30 for a real ``curl_28``). ``fired`` counts the sends hit.
+    ``times=None`` fires on every matching send; with ``probability`` each matching send is hit with
+    that chance (a seeded RNG), still at most ``times``. ``delivered`` is whether Meta delivered to the
+    phone; it is forced for kinds where only one is possible and defaults to True (the case a retry
+    must not repeat) where both are. ``delay`` holds the answer back that many seconds (e.g. 30 for a
+    real ``curl_28``). ``fired`` counts the sends hit.
     """
 
     kind: str
     delivered: bool | None = None
-    times: int = 1
+    times: int | None = 1
     after: int = 0
     route: str | None = None
     delay: float = 0.0
+    probability: float | None = None
     fired: int = field(default=0, init=False)
     passed: int = field(default=0, init=False)
 
@@ -91,8 +95,10 @@ class SendOutcome:
             raise ValueError(f"unknown send outcome {self.kind!r}; expected one of {SEND_OUTCOME_KINDS}")
         if self.route not in (None, *SEND_ROUTES):
             raise ValueError(f"route must be None, 'text' or 'template', not {self.route!r}")
-        if self.times < 1 or self.after < 0 or self.delay < 0:
-            raise ValueError("times must be at least 1, after and delay must not be negative")
+        if (self.times is not None and self.times < 1) or self.after < 0 or self.delay < 0:
+            raise ValueError("times must be at least 1 (or None), after and delay must not be negative")
+        if self.probability is not None and not 0.0 <= self.probability <= 1.0:
+            raise ValueError("probability must be between 0 and 1")
         forced = _FORCED_DELIVERY[self.kind]
         if forced is not None:
             self.delivered = forced
@@ -101,7 +107,7 @@ class SendOutcome:
 
     @property
     def exhausted(self) -> bool:
-        return self.fired >= self.times
+        return self.times is not None and self.fired >= self.times
 
     @property
     def meta_accepted(self) -> bool:
@@ -130,9 +136,10 @@ class SendOutcome:
 class SendOutcomeRegistry:
     """The active send-outcome rules, checked in order at each send's call to Meta."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self._lock = threading.Lock()
         self._rules: list[SendOutcome] = []
+        self._rng = random.Random(seed)
 
     def add(self, rule: SendOutcome) -> SendOutcome:
         with self._lock:
@@ -162,7 +169,7 @@ class SendOutcomeRegistry:
                 if rule.passed < rule.after:
                     rule.passed += 1
                     continue
-                if chosen is None:
+                if chosen is None and (rule.probability is None or self._rng.random() < rule.probability):
                     rule.fired += 1
                     chosen = rule
             return chosen

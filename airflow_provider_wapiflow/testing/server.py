@@ -90,7 +90,7 @@ class WapiFlowSimulator:
         )
         self.state = SimState(self.config, seed=seed)
         self.faults = FaultRegistry(seed)
-        self.send_outcomes = SendOutcomeRegistry()
+        self.send_outcomes = SendOutcomeRegistry(seed)
         self.throttle = Throttle()
         self.delivery_log = DeliveryLog()
         self.log = RequestLog()
@@ -649,10 +649,11 @@ class WapiFlowSimulator:
         kind: str,
         *,
         delivered: bool | None = None,
-        times: int = 1,
+        times: int | None = 1,
         after: int = 0,
         route: str | None = None,
         delay: float = 0.0,
+        probability: float | None = None,
     ) -> SendOutcome:
         """Make the next sends end at one of the real server's throw sites (reference §7.4).
 
@@ -661,11 +662,13 @@ class WapiFlowSimulator:
         ``times`` after them end as ``kind`` says (``outcomes.SEND_OUTCOME_KINDS``), with the server's
         exact answer and side effects. ``delivered`` says whether Meta delivered to the phone where both
         are possible (default True); it is forced for the others. ``delay`` holds the answer back (a
-        real ``curl_28`` comes after 30 s). Returns the rule, for ``remove_fault``.
+        real ``curl_28`` comes after 30 s). ``times=None`` hits every matching send; ``probability``
+        hits each with that chance (seeded), for random fault runs. Returns the rule, for ``remove_fault``.
         """
-        return self.send_outcomes.add(
-            SendOutcome(kind, delivered=delivered, times=times, after=after, route=route, delay=delay)
+        rule = SendOutcome(
+            kind, delivered=delivered, times=times, after=after, route=route, delay=delay, probability=probability
         )
+        return self.send_outcomes.add(rule)
 
     def remove_fault(self, fault: Fault | SendOutcome) -> None:
         """Remove a rule returned by ``inject`` or ``inject_send_outcome``."""

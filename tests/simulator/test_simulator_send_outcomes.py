@@ -283,6 +283,7 @@ def test_patched_server_ends_sends_the_same_way(patched_api: Api) -> None:
         ({"kind": "curl_6", "route": "media"}, "route must be None, 'text' or 'template'"),
         ({"kind": "curl_6", "times": 0}, "times must be at least 1"),
         ({"kind": "curl_6", "after": -1}, "after and delay must not be negative"),
+        ({"kind": "curl_6", "probability": 1.5}, "probability must be between 0 and 1"),
     ],
 )
 def test_bad_rules_are_refused(sim: WapiFlowSimulator, kwargs: dict[str, Any], error: str) -> None:
@@ -290,3 +291,24 @@ def test_bad_rules_are_refused(sim: WapiFlowSimulator, kwargs: dict[str, Any], e
     with pytest.raises(ValueError, match=re.escape(error)):
         sim.inject_send_outcome(kind, **kwargs)
     assert sim.send_outcomes.active() == []
+
+
+def test_every_send_or_a_random_share(api: Api) -> None:
+    sim = api.sim
+    sim.add_contact("Ana", "Ruiz", *SPAIN)
+    always = sim.inject_send_outcome("curl_52", times=None, route="text")
+    answers = [send(api, "text").json()["message"][0][:13] for _ in range(4)]
+    assert answers == ["cURL error 52"] * 4
+    assert (always.fired, always.exhausted) == (4, False)
+    sim.remove_fault(always)
+
+    never = sim.inject_send_outcome("curl_6", times=None, probability=0.0)
+    assert send(api, "text").json()["status"] == "success"
+    assert never.fired == 0
+    sim.remove_fault(never)
+
+    some = sim.inject_send_outcome("curl_7", times=None, probability=0.5)
+    statuses = [send(api, "text").json()["status"] for _ in range(40)]
+    assert some.fired == statuses.count("error")
+    assert 0 < some.fired < 40  # seeded: the same share on every run
+    assert len(sim.deliveries(mobile="600111222")) == 4 + 1 + statuses.count("success")
