@@ -48,6 +48,13 @@ class WapiFlowSimulator:
     server where contact search works, unknown numbers are auto-created, a template send answers
     ``template_sent`` with its conversation id, and failed sends leave no empty conversation behind.
 
+    What reached customers' phones is kept apart from what WapiFlow stored: ``deliveries()`` and
+    ``delivery_counts()``. ``inject`` puts faults between the client and WapiFlow,
+    ``inject_send_outcome`` makes sends end at one of the server's own throw sites (reference §7.4),
+    ``storm`` and ``rate_limit`` answer 429 before processing. Admin endpoints under ``/_simulator/``
+    (``POST /_simulator/reply``, ``GET /_simulator/deliveries``, ``GET /_simulator/messages``) serve
+    the command line.
+
     Use it as a context manager (``with WapiFlowSimulator() as sim:``) or call ``start()``/``stop()``.
     Account knobs (properties, thread-safe, read on every request): ``plan`` (see ``set_plan``),
     ``user_active``, ``contact_limit``, ``maintenance``, ``has_whatsapp_account``, ``meta_outage``
