@@ -748,12 +748,13 @@ class WapiFlowSimulator:
         return f"<WapiFlowSimulator {where} {mode} v{self.config.server_version}>"
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything at once (contacts, conversations, messages, templates), for debugging a test."""
+        """Everything at once (contacts, conversations, messages, templates, deliveries), for debugging a test."""
         return copy.deepcopy(
             {
                 "contacts": self.contacts(),
                 "conversations": self.conversations(),
                 "messages": self.messages(),
                 "templates": self.templates(),
+                "deliveries": self.deliveries(),
             }
         )

@@ -195,6 +195,7 @@ def test_inspection_returns_json_safe_copies(api: Api) -> None:
         sim.snapshot(),
     ):
         assert json.loads(json.dumps(value)) == value
+    assert sim.snapshot()["deliveries"] == sim.deliveries()
     messages = sim.messages()
     messages[1]["location"]["latitude"] = "changed"
     assert sim.messages()[1]["location"]["latitude"] == "1.5"
