@@ -640,27 +640,13 @@ class WapiFlowApp:
                 contact = self._auto_create_contact(code, mobile)
             if conversation is None:
                 conversation = state.conversation_for_contact(contact.id) or state.create_conversation(contact.id)
-            if outcome is not None and outcome.kind == "messages_insert_sql":
-                # Meta delivered; the insert failed, so nothing is stored (the SQL shows the text).
-                wamid = state.wamid()
-                self._deliver(code, mobile, outcome=outcome.kind, whatsapp_message_id=wamid, **delivery)
-                self._notify_sent(contact)
-                now = utcnow()
-                sql_columns = {
-                    "user_id": conversation.user_id,
-                    "whatsapp_account_id": account.id,
-                    "whatsapp_message_id": wamid,
-                    "conversation_id": conversation.id,
-                    "type": MESSAGE_SENT,
+            if outcome is not None and outcome.kind == "messages_insert_sql":  # the SQL shows the text
+                row = {
                     "message": php_str(text) if text is not None else None,
                     "message_type": columns["message_type"],
                     "location": json.dumps(columns["location"]) if "location" in columns else None,
-                    "status": 1,
-                    "ordering": now.strftime("%Y-%m-%d %H:%M:%S"),
-                    "updated_at": now.strftime("%Y-%m-%d %H:%M:%S"),
-                    "created_at": now.strftime("%Y-%m-%d %H:%M:%S"),
                 }
-                return error("exception", sql_messages_insert(sql_columns))
+                return self._message_insert_failed(outcome, contact, conversation, account.id, delivery, row)
             untouched = _conversation_columns(conversation)
             message = state.store_message(
                 conversation,
@@ -781,24 +767,8 @@ class WapiFlowApp:
             if conversation is None:
                 conversation = state.conversation_for_contact(contact.id) or state.create_conversation(contact.id)
             if outcome is not None and outcome.kind == "messages_insert_sql":
-                wamid = state.wamid()
-                self._deliver(code, mobile, outcome=outcome.kind, whatsapp_message_id=wamid, **delivery)
-                self._notify_sent(contact)
-                now = utcnow().strftime("%Y-%m-%d %H:%M:%S")
-                sql_columns = {
-                    "user_id": conversation.user_id,
-                    "whatsapp_account_id": account.id,
-                    "whatsapp_message_id": wamid,
-                    "conversation_id": conversation.id,
-                    "template_id": template.id,
-                    "type": MESSAGE_SENT,
-                    "message_type": MESSAGE_TYPES["text"],
-                    "status": 1,
-                    "ordering": now,
-                    "updated_at": now,
-                    "created_at": now,
-                }
-                return error("exception", sql_messages_insert(sql_columns))
+                row = {"template_id": template.id, "message_type": MESSAGE_TYPES["text"]}
+                return self._message_insert_failed(outcome, contact, conversation, account.id, delivery, row)
             untouched = _conversation_columns(conversation)
             message = state.store_message(
                 conversation,
@@ -862,6 +832,32 @@ class WapiFlowApp:
     def _deliver(self, mobile_code: Any, mobile: Any, **details: Any) -> None:
         """The message reached the customer's phone (Meta delivered), stored or not."""
         self.deliveries.record(php_str(mobile_code), php_str(mobile), **details)
+
+    def _message_insert_failed(
+        self,
+        outcome: SendOutcome,
+        contact: Contact,
+        conversation: Conversation,
+        account_id: int,
+        delivery: dict[str, Any],
+        row: dict[str, Any],
+    ) -> Response:
+        """Meta delivered, then ``insert into messages`` failed: nothing stored, the SQL in the answer."""
+        wamid = self.state.wamid()
+        self._deliver(contact.mobile_code, contact.mobile, outcome=outcome.kind, whatsapp_message_id=wamid, **delivery)
+        self._notify_sent(contact)
+        now = utcnow().strftime("%Y-%m-%d %H:%M:%S")
+        head = {
+            "user_id": conversation.user_id,
+            "whatsapp_account_id": account_id,
+            "whatsapp_message_id": wamid,
+            "conversation_id": conversation.id,
+        }
+        if "template_id" in row:
+            head["template_id"] = row.pop("template_id")
+        head["type"] = MESSAGE_SENT
+        tail = {"status": 1, "ordering": now, "updated_at": now, "created_at": now}
+        return error("exception", sql_messages_insert({**head, **row, **tail}))
 
     def _outcome_answer(self, outcome: SendOutcome, route: str, url: str) -> Response:
         """What the server answers when the send ended at ``outcome`` (held back ``outcome.delay`` seconds)."""
