@@ -92,7 +92,16 @@ def test_cli_patched_mode_and_help() -> None:
         timeout=30,
         check=True,
     )
-    assert "--seed-contacts" in usage.stdout
+    for option in ("--seed-contacts", "--contact", "--auto-reply-after", "--auto-reply-text", "--rate-limit"):
+        assert option in usage.stdout
+    reply_usage = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_wapiflow.testing", "reply", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "Make a contact of a running simulator reply" in reply_usage.stdout
 
 
 def _plugin_installed() -> bool:
