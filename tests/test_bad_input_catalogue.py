@@ -26,7 +26,7 @@ from airflow_provider_wapiflow.operators.contacts import UpsertContactsOperator
 from airflow_provider_wapiflow.operators.messages import SendMessageOperator, SendTemplateOperator
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
 
-ALLOWED_CONTACT_KEYS = "firstname, lastname, phone, mobile_code, mobile, city, state, post_code, address"
+ALLOWED_CONTACT_KEYS = "firstname, lastname, phone, mobile_code, mobile, city, state, post_code, address, ref"
 FAST = {"max_retries": 1, "backoff_base": 0.01, "backoff_max": 0.05}
 
 
@@ -56,11 +56,13 @@ def upsert(*rows: dict[str, Any]) -> Callable[[], Any]:
 
 
 def send_refusal(line: str) -> str:
-    return f"1 of 1 recipients are invalid:\n  recipient 0: {line}\nNothing was sent (max_failures=0)."
+    return f"1 of 1 recipients are invalid:\n  recipient 1 of the input: {line}\nNothing was sent (max_failures=0)."
 
 
 def upsert_refusal(line: str) -> str:
-    return f"1 of 1 contact rows are invalid (max_failures allows 0); nothing was written:\n  row 0: {line}"
+    return (
+        f"1 of 1 contact rows are invalid (max_failures allows 0); nothing was written:\n  row 1 of the input: {line}"
+    )
 
 
 def assert_nothing_sent(sim: WapiFlowSimulator) -> None:
@@ -71,7 +73,10 @@ def assert_nothing_sent(sim: WapiFlowSimulator) -> None:
 
 # --- phones: every surface that takes one ------------------------------------------------------------
 
-NO_PLUS = "must be in E.164 form with a leading '+' and country code"
+NO_PLUS = (
+    "must be in E.164 form with a leading '+' and country code (or set default_region, e.g. 'ES', to read "
+    "national numbers)"
+)
 PHONES = {
     # letters would be read as a keypad ("ABC" -> 222) and the message would go to somebody else
     "malformed-letters": ("+34 600 111 ABC", "'phone' +** *** 111 ABC is not a phone number"),
@@ -161,9 +166,9 @@ def test_every_bad_row_is_listed_with_its_position(sim: WapiFlowSimulator) -> No
     error = raised(upsert(good, {**good, "phone": "+3460011"}, good, {"firstname": "Eva", "mobile": "600111223"}))
     assert str(error) == (
         "2 of 4 contact rows are invalid (max_failures allows 0); nothing was written:\n"
-        "  row 1: 'phone' +****011 is too short\n"
-        "  row 3: 'lastname' is required\n"
-        "  row 3: 'mobile_code' is missing: give 'phone' (E.164) or 'mobile_code' + 'mobile'"
+        "  row 2 of the input: 'phone' +****011 is too short\n"
+        "  row 4 of the input: 'lastname' is required\n"
+        "  row 4 of the input: 'mobile_code' is missing: give 'phone' (E.164) or 'mobile_code' + 'mobile'"
     )
     assert_nothing_sent(sim)
 
