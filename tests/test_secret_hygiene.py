@@ -82,7 +82,7 @@ def test_no_secret_and_no_phone_in_logs_xcoms_rendered_fields_or_exceptions(
     assert main.xcoms["close"]["status"] == 1
     assert alert.task_states == {"load": "failed"}
     assert "classpath='airflow_provider_wapiflow.triggers.conversations.ConversationTrigger'" in logs  # it deferred
-    assert "WapiFlow notification: 0 sent, 1 not delivered" in logs
+    assert "WapiFlow notification NOT DELIVERED: 0 sent, 1 not delivered" in logs
     assert "access_token=***" in logs  # the Meta token came through, redacted
     template_sends = [r for r in sim.requests() if r["path"] == "inbox/send-template-message"]
     assert len(template_sends) == 5  # 3 in try 1 (one met the outage), 1 in try 2, 1 by the notifier
@@ -126,7 +126,8 @@ def test_no_secret_and_no_phone_in_logs_xcoms_rendered_fields_or_exceptions(
         sensed["contact"] = {k: v for k, v in sensed["contact"].items() if k != "mobile"}
         assert leaks(json.dumps(sensed), full_phones) == []
 
-    # Rendered template fields show the user's own input, phones included (reported; the lead decides).
+    # The operators' recipients and contacts are stored masked (PersonalRows); the sensor's and the
+    # conversation operator's single phone field still is the user's input (reported).
     found = {
         f"{task}.{name}"
         for task, fields in rendered.items()
@@ -135,10 +136,9 @@ def test_no_secret_and_no_phone_in_logs_xcoms_rendered_fields_or_exceptions(
     }
     with capfd.disabled():
         print(f"\nrendered template fields holding full phones (the user's input): {sorted(found)}")
-    assert found == {
-        "upsert.contacts", "send_template.recipients", "send_message.recipients",
-        "wait_reply.mobile", "close.mobile",
-    }  # fmt: skip
+    assert found == {"wait_reply.mobile", "close.mobile"}
+    for task, name in (("upsert", "contacts"), ("send_template", "recipients"), ("send_message", "recipients")):
+        assert mask_phone(f"+34{CUSTOMERS[0][2]}") in json.dumps(rendered[task][name])  # masked, not dropped
 
 
 def test_exceptions_carry_neither_the_secret_nor_the_meta_token(sim: WapiFlowSimulator) -> None:

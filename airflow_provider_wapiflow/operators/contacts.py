@@ -35,7 +35,7 @@ from airflow_provider_wapiflow.operators._batch import (
     rendered_list,
     run_bounded,
 )
-from airflow_provider_wapiflow.operators._recipients import Ref, masked_input
+from airflow_provider_wapiflow.operators._recipients import MaskedRenderedFields, Ref, masked_input
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -266,7 +266,7 @@ class _Outcome:
         setattr(self, name, getattr(self, name) + 1)
 
 
-class UpsertContactsOperator(BaseOperator):
+class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
     """
     Make WapiFlow's contacts match ``contacts``: create the missing, update those that differ.
 
@@ -301,6 +301,7 @@ class UpsertContactsOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("contacts",)
     template_fields_renderers = {"contacts": "json"}
+    personal_fields = ("contacts",)
     ui_color = "#25d366"
 
     def __init__(

@@ -42,6 +42,7 @@ from airflow_provider_wapiflow.operators._batch import (
 from airflow_provider_wapiflow.operators._ledger import DeliveryLedger
 from airflow_provider_wapiflow.operators._recipients import (
     InvalidRecipient,
+    MaskedRenderedFields,
     Recipient,
     format_problems,
     parse_recipients,
@@ -336,7 +337,7 @@ def _placeholders(text: Any) -> int:
     return max((int(n) for n in _PLACEHOLDER.findall(text)), default=0)
 
 
-class SendTemplateOperator(_BulkSendOperator):
+class SendTemplateOperator(MaskedRenderedFields, _BulkSendOperator):
     """
     Send an approved WhatsApp template to many recipients, each with their own variables.
 
@@ -383,6 +384,7 @@ class SendTemplateOperator(_BulkSendOperator):
         "from_number",
     )
     template_fields_renderers = {"recipients": "json", "body_variables": "json", "header_variables": "json"}
+    personal_fields = ("recipients",)
     ui_color = "#25d366"
 
     def __init__(
@@ -467,7 +469,7 @@ class SendTemplateOperator(_BulkSendOperator):
         )
 
 
-class SendMessageOperator(_BulkSendOperator):
+class SendMessageOperator(MaskedRenderedFields, _BulkSendOperator):
     """
     Send a free-form WhatsApp message (text, one media file, a location, a CTA URL or a list) to many recipients.
 
@@ -495,6 +497,7 @@ class SendMessageOperator(_BulkSendOperator):
         "recipients", "message", "image", "document", "video", "audio", "from_number",
     )  # fmt: skip
     template_fields_renderers = {"recipients": "json"}
+    personal_fields = ("recipients",)
     _extra_recipient_keys = ("message",)
     ui_color = "#25d366"
 
