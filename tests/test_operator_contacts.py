@@ -496,3 +496,47 @@ def test_logs_and_xcom_hold_no_secret_and_no_full_phone(
     assert sim.config.client_secret not in published
     for mobile in (existing_mobile(0), new_mobile(0), "60011122"):
         assert mobile not in published
+
+
+# --- input: default_region, refs, repeated rows named (issues 15.6, 15.9) ----------------------------------
+
+
+def test_default_region_reads_national_numbers_of_rows(sim: WapiFlowSimulator) -> None:
+    rows = [
+        {"firstname": "Ana", "lastname": "Ruiz", "phone": "600 200 001"},
+        {"firstname": "Eva", "lastname": "Gil", "phone": "0034 600 200 002"},
+        {"firstname": "Kai", "lastname": "Berg", "phone": "+49 151 23456704"},
+    ]
+    summary = execute(contacts=rows, default_region="ES")
+    assert summary["created"] == 3
+    assert sorted((c["mobile_code"], str(c["mobile"])) for c in sim.contacts()) == [
+        ("34", "600200001"), ("34", "600200002"), ("49", "15123456704"),
+    ]  # fmt: skip
+
+
+def test_failed_rows_carry_their_ref_and_masked_phone(sim: WapiFlowSimulator) -> None:
+    rows = [
+        {"firstname": "Ana", "lastname": "Ruiz", "phone": f"+34{new_mobile(0)}", "ref": "C-1"},
+        {"firstname": "Eva", "lastname": "Gil", "phone": f"+34{new_mobile(1)}", "ref": "C-2"},
+        {"firstname": "Eva", "phone": "+3460011", "ref": "C-3"},
+    ]
+    sim.inject("error", status=500, times=1, process=False, path="contact/store")
+    summary = execute(contacts=rows, concurrency=1, max_failures=2)
+    first, invalid = summary["failed"]
+    assert (first["row"], first["ref"], first["contact"]) == (1, "C-1", mask_phone(f"+34{new_mobile(0)}"))
+    assert invalid == {
+        "row": 3, "contact": "+****011", "ref": "C-3", "error": "'lastname' is required; 'phone' +****011 is too short",
+    }  # fmt: skip
+
+
+def test_repeated_rows_are_named_in_the_warning(sim: WapiFlowSimulator, capfd: pytest.CaptureFixture[str]) -> None:
+    row = {"firstname": "Ana", "lastname": "Ruiz", "phone": f"+34{new_mobile(0)}"}
+    summary = execute(contacts=[row, {**row, "lastname": "Gil"}, {**row, "firstname": "Eva"}])
+    assert (summary["created"], summary["duplicates"]) == (1, 2)
+    masked = mask_phone(f"+34{new_mobile(0)}")
+    out, err = capfd.readouterr()
+    assert (
+        f"2 contact rows repeat the phone of a later row: one contact per phone, the last row wins: row 1 ({masked}) "
+        f"is replaced by row 2; row 2 ({masked}) is replaced by row 3"
+    ) in out + err
+    assert new_mobile(0) not in out + err

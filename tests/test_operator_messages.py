@@ -395,3 +395,53 @@ def test_media_from_an_object_storage_uri(wapiflow_connection: WapiFlowSimulator
     assert operator.execute(_context(_DictStore()))["sent"] == 1
     (message,) = sim.messages(direction="sent")
     assert message["media_filename"] == "invoice.pdf"
+
+
+# --- input: template language, default_region, refs (issues 13.5, 15.6, 15.9) -----------------------------
+
+
+def test_language_chooses_among_templates_that_share_a_name(wapiflow_connection: WapiFlowSimulator) -> None:
+    sim = wapiflow_connection
+    sim.add_contact("Ana", "Ruiz", "34", "600111201")
+    spanish = sim.add_template("greeting", "Hola")
+    english = sim.add_template("greeting", "Hello")
+    sim.state.templates[english["id"]].language_id = 2  # one approved template per language, as WhatsApp has them
+    summary = SendTemplateOperator(task_id="t", template="greeting", language=2,
+                                   recipients=["+34600111201"]).execute(_context(_DictStore()))  # fmt: skip
+    assert summary["template_id"] == english["id"] != spanish["id"]
+    (sent,) = sim.messages(direction="sent")
+    assert sent["template_id"] == english["id"]
+
+
+def test_default_region_lets_national_numbers_through(wapiflow_connection: WapiFlowSimulator) -> None:
+    sim = wapiflow_connection
+    recipients = [r["phone"] for r in _seed(sim, CUSTOMERS[:2])]
+    national = [f"{p[3:6]} {p[6:9]} {p[9:]}" for p in recipients]  # "+34600111201" -> "600 111 201"
+    national[1] = "0034 " + national[1]
+    summary = SendMessageOperator(task_id="t", message="hi", recipients=national,
+                                  default_region="ES").execute(_context(_DictStore()))  # fmt: skip
+    assert summary["sent"] == 2
+    assert _sent_per_mobile(sim) == Counter({c[3]: 1 for c in CUSTOMERS[:2]})
+    with pytest.raises(WapiFlowInputError, match="'default_region' must be a two-letter ISO country"):
+        SendTemplateOperator(task_id="t2", template="x", recipients=[], default_region="Spain")
+
+
+def test_refs_come_back_in_failed_entries(wapiflow_connection: WapiFlowSimulator) -> None:
+    sim = wapiflow_connection
+    recipients: list[Any] = [{"phone": r["phone"], "ref": f"C-{i}"} for i, r in enumerate(_seed(sim, CUSTOMERS[:1]))]
+    recipients += [{"phone": "+34600111299", "ref": "C-99"}, {"phone": "+3460011", "ref": 7}]
+    summary = SendMessageOperator(task_id="t", message="hi", recipients=recipients,
+                                  max_failures=2).execute(_context(_DictStore()))  # fmt: skip
+    assert summary["sent"] == 1
+    failed = {entry["ref"]: entry for entry in summary["failed"]}
+    assert failed[7] == {"position": 3, "recipient": "+****011", "ref": 7, "error": "'phone' +****011 is too short"}
+    assert (failed["C-99"]["position"], failed["C-99"]["recipient"]) == (2, "+********299")
+    assert "not a WapiFlow contact" in failed["C-99"]["error"]
+
+
+def test_positions_of_a_batch_are_those_of_the_whole_input(wapiflow_connection: WapiFlowSimulator) -> None:
+    batch = [{"phone": "+34600111201", "input_position": 48, "ref": "C-48"}]
+    summary = SendMessageOperator(task_id="t", message="hi", recipients=batch,
+                                  max_failures=1).execute(_context(_DictStore()))  # fmt: skip
+    assert summary["failed"][0]["position"] == 48
+    assert summary["failed"][0]["ref"] == "C-48"
