@@ -66,3 +66,10 @@ def test_personal_rows_read_as_the_rows_and_serialize_masked() -> None:
     assert "600511201" not in repr(rows)
     assert masked_item(34600511201) == "********201"
     assert masked_item({"phone": None, "ref": 5}) == {"phone": None, "ref": 5}
+
+
+def test_a_long_list_is_shown_in_part() -> None:
+    rows = PersonalRows([f"+34600{i:06d}" for i in range(250)])
+    shown = rows.serialize()
+    assert len(rows) == 250 == len(list(rows))
+    assert (len(shown), shown[-1]) == (101, "… and 150 more")

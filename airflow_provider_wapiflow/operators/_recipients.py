@@ -236,6 +236,8 @@ def format_problems(problems: Sequence[InvalidRecipient], total: int, limit: int
 #: Keys of a recipient or contact row shown as they are in the Rendered Template view.
 _SHOWN_KEYS = frozenset({"city", "state", "ref", "input_position", "duplicates_dropped"})
 _PHONE_KEYS = frozenset(PHONE_KEYS)
+#: Rows shown in the Rendered Template view; the operator still reads all of them.
+_RENDERED_ROWS = 100
 
 
 def _mask_text(value: Any) -> Any:
@@ -284,7 +286,10 @@ class PersonalRows(Sequence[Any]):
         return len(self._rows)
 
     def serialize(self) -> list[Any]:
-        return [masked_item(row) for row in self._rows]
+        # Airflow cuts a rendered field to [core] max_templated_field_length (4096) characters anyway.
+        shown = [masked_item(row) for row in self._rows[:_RENDERED_ROWS]]
+        hidden = len(self._rows) - _RENDERED_ROWS
+        return [*shown, f"… and {hidden} more"] if hidden > 0 else shown
 
     def __repr__(self) -> str:
         return f"PersonalRows({self.serialize()!r})"
