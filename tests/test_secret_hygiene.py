@@ -173,3 +173,29 @@ def test_exceptions_carry_neither_the_secret_nor_the_meta_token(sim: WapiFlowSim
         text = "".join(traceback.format_exception(raised_error))
         assert sim.meta_access_token not in text
         assert sim.client_secret not in text
+
+
+def test_notifier_texts_pass_through_the_secrets_masker_and_the_provider_redaction(sim: WapiFlowSimulator) -> None:
+    from airflow.sdk.log import mask_secret
+
+    from airflow_provider_wapiflow.notifications.wapiflow import WapiFlowNotifier
+
+    sim.add_contact(*ON_CALL[:2], "34", ON_CALL[2])
+    sim.add_template("airflow_task_failed", "Task failed: {{1}}")
+    password = "Vault-issued-9d2c-db-password"
+    mask_secret(password)  # what Airflow does for every connection and sensitive variable a task reads
+    error = RuntimeError(f"login failed for etl:{password} (graph answered ?access_token=EAAGleaked123)")
+    context: Any = {"exception": error, "run_id": "manual__1"}
+    # called as Airflow calls a callback: the fields are rendered against the context first
+    WapiFlowNotifier(recipients=f"+34{ON_CALL[2]}")(context)
+    WapiFlowNotifier(recipients=f"+34{ON_CALL[2]}", message="custom: {{ exception }}")(context)
+    WapiFlowNotifier(recipients=f"+34{ON_CALL[2]}", template="airflow_task_failed",
+                     body_variables=["{{ exception }}"])(context)  # fmt: skip
+    sent = sim.messages(direction="sent")
+    assert len(sent) == 3
+    received = json.dumps(sent) + json.dumps(sim.requests(), default=str)
+    assert password not in received
+    assert "EAAGleaked123" not in received
+    assert "login failed for etl:***" in received
+    assert "custom: login failed for etl:***" in received
+    assert "access_token=***" in received
