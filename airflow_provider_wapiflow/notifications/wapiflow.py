@@ -42,9 +42,9 @@ def redact_secrets(text: str) -> str:
     for module in ("airflow.sdk._shared.secrets_masker", "airflow._shared.secrets_masker"):
         try:
             masker = __import__(module, fromlist=["redact"])
-        except ImportError:
+            redacted = masker.redact(text)
+        except Exception:  # an installation without that copy of the masker (e.g. the Task SDK alone)
             continue
-        redacted = masker.redact(text)
         text = redacted if isinstance(redacted, str) else str(redacted)
     return redact_wapiflow(text)
 
