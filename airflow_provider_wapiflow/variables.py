@@ -71,7 +71,8 @@ def _problem(value: Any) -> tuple[str | None, str]:
     missing = _pandas_missing(value)
     if missing is not None:
         return f"is missing ({missing}, an empty cell)", ""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    # numpy's booleans are no ``bool`` subclass: ``numpy.bool_`` (``numpy.bool`` in numpy 2)
+    if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):
         return f"is a boolean ({value!r}): give the text the customer should read", ""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return "is bytes: decode it to text first", ""

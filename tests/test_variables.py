@@ -94,3 +94,11 @@ def test_importing_the_validator_does_not_import_pandas() -> None:
     code = "import airflow_provider_wapiflow.variables, sys; print('pandas' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_a_boolean_that_is_no_bool_subclass_is_refused() -> None:
+    # numpy 2 names its boolean type "bool" (numpy.bool), numpy 1 "bool_"; neither subclasses bool
+    for name in ("bool", "bool_"):
+        fake = type(name, (), {"__repr__": lambda self: "np.True_"})()
+        with pytest.raises(WapiFlowInputError, match=r"is a boolean \(np.True_\)"):
+            check_variables([fake], "body_variables")
