@@ -56,7 +56,28 @@ def mask_phone(phone: str) -> str:
 _DIGITS = re.compile(r"^[0-9]+$")
 # What may follow the '+' of an E.164 phone as people write it. phonenumbers would also read letters
 # as a keypad ("+34 600 111 ABC" -> +34600111222) and drop extensions: that would message somebody else.
-_E164_WRITTEN = re.compile(r"^\+[0-9\s().\-]+$")
+# With a default region the '+' may be missing ("600 111 222", "0034 600 111 222"); letters stay refused.
+_WRITTEN = re.compile(r"^\+?[0-9\s().\-]+$")
+_REGION = re.compile(r"^[A-Za-z]{2}$")
+
+
+def check_region(region: Any) -> str | None:
+    """
+    ``default_region`` as phonenumbers takes it (``"es"`` → ``"ES"``), or None when not given.
+
+    :raises WapiFlowInputError: not a two-letter ISO country phonenumbers knows.
+    """
+    if region is None:
+        return None
+    if not isinstance(region, str) or not _REGION.match(region.strip()):
+        raise WapiFlowInputError(f"'default_region' must be a two-letter ISO country such as 'ES', got {region!r}")
+    country: str = region.strip().upper()
+    import phonenumbers
+
+    if country not in phonenumbers.SUPPORTED_REGIONS:
+        raise WapiFlowInputError(f"'default_region' {country!r} is not a country phonenumbers knows")
+    return country
+
 
 _POSSIBILITY_REASONS = {
     # phonenumbers.ValidationResult values, by name: importing phonenumbers takes ~60 ms, which a DAG
@@ -93,34 +114,47 @@ class Phone:
         return self.masked
 
     @classmethod
-    def parse(cls, phone: str | None = None, mobile_code: Any = None, mobile: Any = None) -> Phone:
+    def parse(
+        cls,
+        phone: str | int | None = None,
+        mobile_code: Any = None,
+        mobile: Any = None,
+        *,
+        default_region: str | None = None,
+    ) -> Phone:
         """
         Parse and validate a number given as E.164 (``phone``) or as ``mobile_code`` + ``mobile``.
 
+        :param phone: ``"+34600111222"`` (spaces, dashes, dots and brackets allowed). An ``int`` is read
+            as E.164 without its '+' when it is a valid number that way (a DAG with
+            ``render_template_as_native_obj=True`` renders ``"+34600111222"`` to ``34600111222``).
+        :param default_region: an ISO country (``"ES"``): a ``phone`` without '+' is then read as that
+            country would dial it (``"600 111 222"``, ``"0034 600 111 222"``).
         :raises WapiFlowInputError: naming the field and the reason (the number is masked).
         """
+        region = check_region(default_region)
         if phone is not None and (mobile_code is not None or mobile is not None):
             raise WapiFlowInputError("give either 'phone' or 'mobile_code' + 'mobile', not both")
         if phone is not None:
+            if isinstance(phone, int) and not isinstance(phone, bool) and phone > 0:
+                return cls._from_int(phone)
             if not isinstance(phone, str):
-                hint = (
-                    " (a DAG with render_template_as_native_obj=True turns a rendered '+34…' into a number: "
-                    "give 'mobile_code' + 'mobile' instead)"
-                    if isinstance(phone, int)
-                    else ""
-                )
-                raise WapiFlowInputError(f"'phone' must be a string in E.164 form, got {type(phone).__name__}{hint}")
+                raise WapiFlowInputError(f"'phone' must be a string in E.164 form, got {type(phone).__name__}")
             text = phone.strip()
-            if not text.startswith("+"):
+            if not text.startswith("+") and region is None:
                 raise WapiFlowInputError(
-                    f"'phone' {mask_phone(text)} must be in E.164 form with a leading '+' and country code"
+                    f"'phone' {mask_phone(text)} must be in E.164 form with a leading '+' and country code "
+                    "(or set default_region, e.g. 'ES', to read national numbers)"
                 )
-            if not _E164_WRITTEN.match(text):
+            if not _WRITTEN.match(text):
                 raise WapiFlowInputError(
                     f"'phone' {mask_phone(text)} is not a phone number: only digits, spaces and - . ( ) may "
                     "follow the '+'"
+                    if text.startswith("+")
+                    else f"'phone' {mask_phone(text)} is not a phone number: only '+', digits, spaces and "
+                    "- . ( ) are allowed"
                 )
-            return cls._validated(text, field="phone")
+            return cls._validated(text, field="phone", region=None if text.startswith("+") else region)
         if mobile_code is None or mobile is None:
             missing = "mobile_code" if mobile_code is None else "mobile"
             raise WapiFlowInputError(f"'{missing}' is missing: give 'phone' (E.164) or 'mobile_code' + 'mobile'")
@@ -134,11 +168,22 @@ class Phone:
         return cls._validated(f"+{code}{number}", field="mobile")
 
     @classmethod
-    def _validated(cls, text: str, *, field: str) -> Phone:
+    def _from_int(cls, phone: int) -> Phone:
+        try:
+            return cls._validated(f"+{phone}", field="phone")
+        except WapiFlowInputError:
+            raise WapiFlowInputError(
+                f"'phone' {mask_phone(str(phone))} is a number, not a string in E.164 form, and is not a valid "
+                "number when read as E.164 without its '+' (a DAG with render_template_as_native_obj=True "
+                "turns a rendered '+34…' into a number: quote it, or give 'mobile_code' + 'mobile')"
+            ) from None
+
+    @classmethod
+    def _validated(cls, text: str, *, field: str, region: str | None = None) -> Phone:
         import phonenumbers
 
         try:
-            number = phonenumbers.parse(text, None)
+            number = phonenumbers.parse(text, region)
         except phonenumbers.NumberParseException as error:
             raise WapiFlowInputError(f"'{field}' {mask_phone(text)} is not a phone number: {error._msg}") from None
         reasons = {getattr(phonenumbers.ValidationResult, name): why for name, why in _POSSIBILITY_REASONS.items()}

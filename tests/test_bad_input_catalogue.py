@@ -6,7 +6,10 @@ input, that WapiFlow received no request (or, where only WapiFlow knows the answ
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +25,12 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowServerError,
 )
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+from airflow_provider_wapiflow.notifications.wapiflow import WapiFlowNotifier
 from airflow_provider_wapiflow.operators.contacts import UpsertContactsOperator
 from airflow_provider_wapiflow.operators.messages import SendMessageOperator, SendTemplateOperator
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
 
-ALLOWED_CONTACT_KEYS = "firstname, lastname, phone, mobile_code, mobile, city, state, post_code, address"
+ALLOWED_CONTACT_KEYS = "firstname, lastname, phone, mobile_code, mobile, city, state, post_code, address, ref"
 FAST = {"max_retries": 1, "backoff_base": 0.01, "backoff_max": 0.05}
 
 
@@ -56,11 +60,13 @@ def upsert(*rows: dict[str, Any]) -> Callable[[], Any]:
 
 
 def send_refusal(line: str) -> str:
-    return f"1 of 1 recipients are invalid:\n  recipient 0: {line}\nNothing was sent (max_failures=0)."
+    return f"1 of 1 recipients are invalid:\n  recipient 1 of the input: {line}\nNothing was sent (max_failures=0)."
 
 
 def upsert_refusal(line: str) -> str:
-    return f"1 of 1 contact rows are invalid (max_failures allows 0); nothing was written:\n  row 0: {line}"
+    return (
+        f"1 of 1 contact rows are invalid (max_failures allows 0); nothing was written:\n  row 1 of the input: {line}"
+    )
 
 
 def assert_nothing_sent(sim: WapiFlowSimulator) -> None:
@@ -71,7 +77,10 @@ def assert_nothing_sent(sim: WapiFlowSimulator) -> None:
 
 # --- phones: every surface that takes one ------------------------------------------------------------
 
-NO_PLUS = "must be in E.164 form with a leading '+' and country code"
+NO_PLUS = (
+    "must be in E.164 form with a leading '+' and country code (or set default_region, e.g. 'ES', to read "
+    "national numbers)"
+)
 PHONES = {
     # letters would be read as a keypad ("ABC" -> 222) and the message would go to somebody else
     "malformed-letters": ("+34 600 111 ABC", "'phone' +** *** 111 ABC is not a phone number"),
@@ -161,9 +170,9 @@ def test_every_bad_row_is_listed_with_its_position(sim: WapiFlowSimulator) -> No
     error = raised(upsert(good, {**good, "phone": "+3460011"}, good, {"firstname": "Eva", "mobile": "600111223"}))
     assert str(error) == (
         "2 of 4 contact rows are invalid (max_failures allows 0); nothing was written:\n"
-        "  row 1: 'phone' +****011 is too short\n"
-        "  row 3: 'lastname' is required\n"
-        "  row 3: 'mobile_code' is missing: give 'phone' (E.164) or 'mobile_code' + 'mobile'"
+        "  row 2 of the input: 'phone' +****011 is too short\n"
+        "  row 4 of the input: 'lastname' is required\n"
+        "  row 4 of the input: 'mobile_code' is missing: give 'phone' (E.164) or 'mobile_code' + 'mobile'"
     )
     assert_nothing_sent(sim)
 
@@ -312,3 +321,110 @@ def test_timeout_of_a_send(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPat
     )
     assert error.outcome.value == "unknown"
     assert sim.request_count() == 1  # never repeated: it may have been sent
+
+
+# --- template variables: one validator for the operators (per recipient and operator-wide), the hook and
+# the notifier; Meta refuses newlines, tabs and > 4 spaces (#132018) and a customer must never read "nan" ---
+
+META_RULE = "Meta refuses newlines, tabs and more than 4 consecutive spaces in a template variable (#132018)"
+BAD_VARIABLES = {
+    "nan": (math.nan, "is NaN (a missing value, e.g. an empty cell of a pandas column)"),
+    "decimal-nan": (Decimal("NaN"), "is NaN (a missing value, e.g. an empty cell of a pandas column)"),
+    "inf": (math.inf, "is infinite (+inf)"),
+    "minus-inf": (-math.inf, "is infinite (-inf)"),
+    "bytes": (b"A-1", "is bytes: decode it to text first"),
+    "bool": (True, "is a boolean (True): give the text the customer should read"),
+    "none": (None, "is missing (None)"),
+    "empty": ("", "is empty"),
+    "blank": ("   ", "is only spaces"),
+    "newline": ("A-1\nA-2", f"contains a line break: {META_RULE}"),
+    "tab": ("A-1\tA-2", f"contains a tab: {META_RULE}"),
+    "five-spaces": ("A-1     A-2", f"contains more than 4 consecutive spaces: {META_RULE}"),
+    "date": (date(2026, 1, 1), "must be text or a number, got date"),
+}
+CUSTOMERS = [("Ana", "600111201"), ("Eva", "600111202"), ("Luis", "600111203")]
+
+
+@pytest.fixture
+def shop(sim: WapiFlowSimulator) -> WapiFlowSimulator:
+    for name, mobile in CUSTOMERS:
+        sim.add_contact(name, "Ruiz", "34", mobile)
+    sim.add_template("shipped", "Hola {{1}}, tu pedido {{2}} ha sido enviado", header="Pedido {{1}}")
+    sim.clear_requests()
+    return sim
+
+
+def assert_nothing_reached_a_customer(sim: WapiFlowSimulator) -> None:
+    assert sim.request_count() == 0
+    assert sim.messages() == []
+
+
+@pytest.mark.parametrize("case", BAD_VARIABLES)
+@pytest.mark.parametrize("field", ["body_variables", "header_variables"])
+def test_bad_variable_of_one_recipient(shop: WapiFlowSimulator, case: str, field: str) -> None:
+    value, reason = BAD_VARIABLES[case]
+    recipients: list[dict[str, Any]] = [
+        {"phone": f"+34{mobile}", "body_variables": [name, "A-1"], "header_variables": ["A-1"]}
+        for name, mobile in CUSTOMERS
+    ]
+    recipients[1][field] = ["Eva", value] if field == "body_variables" else [value]
+    error = raised(send_template(recipients, template="shipped"))
+    position = 2 if field == "body_variables" else 1
+    assert isinstance(error, WapiFlowInputError)
+    assert str(error) == (
+        f"1 of 3 recipients are invalid:\n  recipient 2 of the input: '{field}' {{{{{position}}}}} {reason}\n"
+        "Nothing was sent (max_failures=0)."
+    )
+    assert_nothing_reached_a_customer(shop)
+
+
+@pytest.mark.parametrize("case", BAD_VARIABLES)
+def test_bad_operator_wide_variable(shop: WapiFlowSimulator, case: str) -> None:
+    value, reason = BAD_VARIABLES[case]
+    operator = SendTemplateOperator(
+        task_id="send", template="shipped", recipients=[f"+34{m}" for _, m in CUSTOMERS],
+        body_variables=["cliente", value], header_variables=["A-1"],
+    )  # fmt: skip
+    error = raised(lambda: operator.execute({}))  # type: ignore[arg-type]
+    assert str(error) == (
+        f"'body_variables' {{{{2}}}} {reason} (the operator's body_variables, used for every recipient "
+        "without their own); nothing was sent"
+    )
+    assert_nothing_reached_a_customer(shop)  # not even the template list was read
+
+
+@pytest.mark.parametrize("case", BAD_VARIABLES)
+def test_bad_variable_in_a_hook_call(shop: WapiFlowSimulator, case: str) -> None:
+    value, reason = BAD_VARIABLES[case]
+    error = raised(lambda: WapiFlowHook().send_template_message("34", "600111201", 1, header_variables=[value]))
+    assert str(error) == f"'header_variables' {{{{1}}}} {reason}"
+    assert_nothing_reached_a_customer(shop)
+
+
+@pytest.mark.parametrize("case", ["nan", "newline", "none"])
+def test_bad_variable_in_the_notifier(shop: WapiFlowSimulator, case: str, debug_logs: Callable[[], str]) -> None:
+    value, reason = BAD_VARIABLES[case]
+    WapiFlowNotifier(recipients="+34600111201", template="shipped", body_variables=["Ana", value]).notify({})  # type: ignore[arg-type]
+    assert f"WapiFlow notification NOT DELIVERED: not sent: 'body_variables' {{{{2}}}} {reason}" in debug_logs()
+    assert_nothing_reached_a_customer(shop)
+
+
+def test_missing_body_variables_hint_the_operator_argument(shop: WapiFlowSimulator) -> None:
+    error = raised(send_template(["+34600111201", "+34600111202"], template="shipped"))
+    hint = (
+        "the template expects 2 body_variables ({{1}}..{{2}}), got 0: give the operator's body_variables=[...] "
+        "argument (shared by every recipient) or 'body_variables' in each recipient dict"
+    )
+    assert f"  recipient 1 of the input: {hint}\n  recipient 2 of the input: {hint}" in str(error)
+    assert shop.messages() == []
+    assert {(r["method"], r["path"]) for r in shop.requests()} == {("GET", "inbox/template-list")}
+
+
+def test_numbers_become_their_text(shop: WapiFlowSimulator) -> None:
+    summary = SendTemplateOperator(
+        task_id="send", template="shipped", recipients=["+34600111201"],
+        body_variables=[7, 1234.0], header_variables=[Decimal("12.50")],
+    ).execute({})  # type: ignore[arg-type]  # fmt: skip
+    assert summary["sent"] == 1
+    (message,) = shop.messages(direction="sent")
+    assert (message["body_variables"], message["header_variables"]) == (["7", "1234"], ["12.50"])

@@ -179,8 +179,9 @@ def test_upsert_and_send_under_faults_lose_and_duplicate_nothing(
     assert result.task_states["send"] == "success", result
     summary = xcoms[("send", "return_value")]
 
-    failed = {entry["position"] for entry in summary["failed"]}
-    unknown = {entry["position"] for entry in summary["unknown"]}
+    # positions count from 1; mobile() takes the 0-based row index
+    failed = {entry["position"] - 1 for entry in summary["failed"]}
+    unknown = {entry["position"] - 1 for entry in summary["unknown"]}
     assert len(failed) == summary["failed_count"]  # the lists are not capped at this size
     assert len(unknown) == summary["unknown_count"]
     assert not failed & unknown
@@ -193,7 +194,7 @@ def test_upsert_and_send_under_faults_lose_and_duplicate_nothing(
     # an unknown recipient received it once (the answer was lost) or not at all; never more
     assert received <= {mobile(p) for p in delivered | unknown}
     for entry in summary["unknown"]:
-        assert entry["recipient"] == mask_phone(f"+34{mobile(entry['position'])}")
+        assert entry["recipient"] == mask_phone(f"+34{mobile(entry['position'] - 1)}")
 
     # --- figures ----------------------------------------------------------------------------------
     pages = max(1, -(-existing // PAGE_SIZE))

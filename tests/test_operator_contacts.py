@@ -11,6 +11,7 @@ import pytest
 
 from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError, WapiFlowPlanError
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+from airflow_provider_wapiflow.models import mask_phone
 from airflow_provider_wapiflow.operators.contacts import ContactRow, UpsertContactsOperator
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from dag_runs import DagRunResult
 
 DAGS = "contacts_upsert_dags.py"
-ALLOWED = "firstname, lastname, phone, mobile_code, mobile, city, state, post_code, address"
+ALLOWED = "firstname, lastname, phone, mobile_code, mobile, city, state, post_code, address, ref"
 OPTIONALS = ("city", "state", "post_code", "address")
 
 RunDag = Callable[..., "DagRunResult"]
@@ -151,37 +152,42 @@ def execute(**kwargs: Any) -> dict[str, Any]:
 INVALID_ROWS = [
     (
         {"frist_name": "Ana", "firstname": "Ana", "lastname": "Ruiz", "phone": "+34600100001"},
-        [f"row {{n}}: unknown key 'frist_name' (allowed: {ALLOWED})"],
+        [f"row {{n}} of the input: unknown key 'frist_name' (allowed: {ALLOWED})"],
     ),
-    ({"firstname": "Ana", "phone": "+34600100001"}, ["row {n}: 'lastname' is required"]),
+    ({"firstname": "Ana", "phone": "+34600100001"}, ["row {n} of the input: 'lastname' is required"]),
     ({"firstname": " ", "lastname": None, "phone": "+34600100001"}, [
-        "row {n}: 'firstname' is required",
-        "row {n}: 'lastname' is required",
+        "row {n} of the input: 'firstname' is required",
+        "row {n} of the input: 'lastname' is required",
     ]),
     ({"firstname": "A" * 41, "lastname": "Ruiz", "phone": "+34600100001"}, [
-        "row {n}: 'firstname' is longer than 40 characters (41)",
+        "row {n} of the input: 'firstname' is longer than 40 characters (41)",
     ]),
-    ({"firstname": 7, "lastname": "Ruiz", "phone": "+34600100001"}, ["row {n}: 'firstname' must be a string, got int"]),
-    ({"firstname": "Ana", "lastname": "Ruiz", "phone": "+3460011122"}, ["row {n}: 'phone' +*******122 is too short"]),
+    ({"firstname": 7, "lastname": "Ruiz", "phone": "+34600100001"}, [
+        "row {n} of the input: 'firstname' must be a string, got int",
+    ]),
+    ({"firstname": "Ana", "lastname": "Ruiz", "phone": "+3460011122"}, [
+        "row {n} of the input: 'phone' +*******122 is too short",
+    ]),
     ({"firstname": "Ana", "lastname": "Ruiz", "phone": "+34500100001"}, [
-        "row {n}: 'phone' +********001 is not a valid number for its country",
+        "row {n} of the input: 'phone' +********001 is not a valid number for its country",
     ]),
     ({"firstname": "Ana", "lastname": "Ruiz", "phone": "600100001"}, [
-        "row {n}: 'phone' ******001 must be in E.164 form with a leading '+' and country code",
+        "row {n} of the input: 'phone' ******001 must be in E.164 form with a leading '+' and country code "
+        "(or set default_region, e.g. 'ES', to read national numbers)",
     ]),
     ({"firstname": "Ana", "lastname": "Ruiz", "mobile_code": "34", "mobile": "600-100"}, [
-        "row {n}: 'mobile' ***-100 must contain digits only",
+        "row {n} of the input: 'mobile' ***-100 must contain digits only",
     ]),
     ({"firstname": "Ana", "lastname": "Ruiz", "mobile_code": "34"}, [
-        "row {n}: 'mobile' is missing: give 'phone' (E.164) or 'mobile_code' + 'mobile'",
+        "row {n} of the input: 'mobile' is missing: give 'phone' (E.164) or 'mobile_code' + 'mobile'",
     ]),
     ({"firstname": "Ana", "lastname": "Ruiz"}, [
-        "row {n}: a phone is required: give 'phone' (E.164) or 'mobile_code' + 'mobile'",
+        "row {n} of the input: a phone is required: give 'phone' (E.164) or 'mobile_code' + 'mobile'",
     ]),
     ({"firstname": "Ana", "lastname": "Ruiz", "phone": "+34600100001", "city": ["Madrid"]}, [
-        "row {n}: 'city' must be a string, got list",
+        "row {n} of the input: 'city' must be a string, got list",
     ]),
-    ("+34600100001", ["row {n}: a contact must be a mapping of fields, got str"]),
+    ("+34600100001", ["row {n} of the input: a contact must be a mapping of fields, got str"]),
 ]  # fmt: skip
 
 
@@ -190,11 +196,12 @@ def test_every_invalid_row_is_reported_together_before_any_request(sim: WapiFlow
     rows = [good] + [row for row, _ in INVALID_ROWS]
     with pytest.raises(WapiFlowInputError) as caught:
         execute(contacts=rows)
-    expected = [line.format(n=n) for n, (_, lines) in enumerate(INVALID_ROWS, start=1) for line in lines]
+    # rows count from 1: the good row is row 1
+    expected = [line.format(n=n) for n, (_, lines) in enumerate(INVALID_ROWS, start=2) for line in lines]
     assert caught.value.messages == expected
     assert str(caught.value).startswith(
         f"{len(INVALID_ROWS)} of {len(rows)} contact rows are invalid (max_failures allows 0); "
-        "nothing was written:\n  row 1: unknown key 'frist_name'"
+        "nothing was written:\n  row 2 of the input: unknown key 'frist_name'"
     )
     assert "600100009" not in str(caught.value)
     assert sim.request_count() == 0
@@ -319,8 +326,12 @@ def test_max_failures_ratio_skips_invalid_rows_and_writes_the_rest(sim: WapiFlow
     assert summary["created"] == 8
     assert summary["failed_count"] == 2
     assert summary["failed"] == [
-        {"row": 2, "error": "'phone' +*******122 is too short"},
-        {"row": 5, "error": f"unknown key 'lastnme' (allowed: {ALLOWED}); 'lastname' is required"},
+        {"row": 3, "contact": "+*******122", "error": "'phone' +*******122 is too short"},
+        {
+            "row": 6,
+            "contact": mask_phone(f"+34{new_mobile(50)}"),
+            "error": f"unknown key 'lastnme' (allowed: {ALLOWED}); 'lastname' is required",
+        },
     ]
     assert summary["requests"] == sim.request_count() == 1 + 8  # an empty list is one page
     assert sorted(c["mobile"] for c in sim.contacts()) == [new_mobile(i) for i in range(8)]
@@ -358,7 +369,8 @@ def test_max_failures_counts_write_failures_too(sim: WapiFlowSimulator) -> None:
     sim.inject("error", status=500, times=1, process=False, path="contact/store")
     summary = execute(contacts=rows, concurrency=1, max_failures=1)
     assert (summary["created"], summary["failed_count"]) == (3, 1)
-    assert summary["failed"][0]["row"] == 0
+    assert summary["failed"][0]["row"] == 1
+    assert summary["failed"][0]["contact"] == mask_phone(f"+34{new_mobile(0)}")
     assert summary["failed"][0]["error"].startswith("create: WapiFlow answered POST contact/store with HTTP 500")
 
 
@@ -440,11 +452,11 @@ def test_plan_limit_stops_the_batch(sim: WapiFlowSimulator, run_dag: RunDag) -> 
     assert (summary["created"], summary["updated"], summary["unchanged"], summary["failed_count"]) == (0, 0, 20, 18)
     assert summary["requests"] == 6
     errors = {failure["row"]: failure["error"] for failure in summary["failed"]}
-    assert sorted(errors) == list(range(22, 40))  # 8 changed rows, 10 new rows
-    # Creates go first (updates use up the allowance on the real server): row 30 is the first new one.
-    assert errors.pop(30).startswith("create: WapiFlow refused POST contact/store (contact_limit_error)")
-    assert all(e.startswith("create: not written, the batch stopped:") for r, e in errors.items() if r > 30)
-    assert all(e.startswith("update: not written, the batch stopped:") for r, e in errors.items() if r < 30)
+    assert sorted(errors) == list(range(23, 41))  # 8 changed rows, 10 new rows (rows count from 1)
+    # Creates go first (updates use up the allowance on the real server): row 31 is the first new one.
+    assert errors.pop(31).startswith("create: WapiFlow refused POST contact/store (contact_limit_error)")
+    assert all(e.startswith("create: not written, the batch stopped:") for r, e in errors.items() if r > 31)
+    assert all(e.startswith("update: not written, the batch stopped:") for r, e in errors.items() if r < 31)
 
 
 def test_plan_limit_error_reports_every_row_not_written(sim: WapiFlowSimulator) -> None:
@@ -479,8 +491,52 @@ def test_logs_and_xcom_hold_no_secret_and_no_full_phone(
     out, err = capfd.readouterr()
     logged = caplog.text + out + err  # task logs go through structlog to the console outside a worker
     assert "upserted 2/2 (100%), 1 failed" in logged
-    assert "row 0 (+********000) failed: update: WapiFlow answered POST contact/update/1 with HTTP 500" in logged
+    assert "row 1 (+********000) failed: update: WapiFlow answered POST contact/update/1 with HTTP 500" in logged
     published = logged + json.dumps(summary)
     assert sim.config.client_secret not in published
     for mobile in (existing_mobile(0), new_mobile(0), "60011122"):
         assert mobile not in published
+
+
+# --- input: default_region, refs, repeated rows named (issues 15.6, 15.9) ----------------------------------
+
+
+def test_default_region_reads_national_numbers_of_rows(sim: WapiFlowSimulator) -> None:
+    rows = [
+        {"firstname": "Ana", "lastname": "Ruiz", "phone": "600 200 001"},
+        {"firstname": "Eva", "lastname": "Gil", "phone": "0034 600 200 002"},
+        {"firstname": "Kai", "lastname": "Berg", "phone": "+49 151 23456704"},
+    ]
+    summary = execute(contacts=rows, default_region="ES")
+    assert summary["created"] == 3
+    assert sorted((c["mobile_code"], str(c["mobile"])) for c in sim.contacts()) == [
+        ("34", "600200001"), ("34", "600200002"), ("49", "15123456704"),
+    ]  # fmt: skip
+
+
+def test_failed_rows_carry_their_ref_and_masked_phone(sim: WapiFlowSimulator) -> None:
+    rows = [
+        {"firstname": "Ana", "lastname": "Ruiz", "phone": f"+34{new_mobile(0)}", "ref": "C-1"},
+        {"firstname": "Eva", "lastname": "Gil", "phone": f"+34{new_mobile(1)}", "ref": "C-2"},
+        {"firstname": "Eva", "phone": "+3460011", "ref": "C-3"},
+    ]
+    sim.inject("error", status=500, times=1, process=False, path="contact/store")
+    summary = execute(contacts=rows, concurrency=1, max_failures=2)
+    first, invalid = summary["failed"]
+    assert (first["row"], first["ref"], first["contact"]) == (1, "C-1", mask_phone(f"+34{new_mobile(0)}"))
+    assert invalid == {
+        "row": 3, "contact": "+****011", "ref": "C-3", "error": "'lastname' is required; 'phone' +****011 is too short",
+    }  # fmt: skip
+
+
+def test_repeated_rows_are_named_in_the_warning(sim: WapiFlowSimulator, capfd: pytest.CaptureFixture[str]) -> None:
+    row = {"firstname": "Ana", "lastname": "Ruiz", "phone": f"+34{new_mobile(0)}"}
+    summary = execute(contacts=[row, {**row, "lastname": "Gil"}, {**row, "firstname": "Eva"}])
+    assert (summary["created"], summary["duplicates"]) == (1, 2)
+    masked = mask_phone(f"+34{new_mobile(0)}")
+    out, err = capfd.readouterr()
+    assert (
+        f"2 contact rows repeat the phone of a later row: one contact per phone, the last row wins: row 1 ({masked}) "
+        f"is replaced by row 2; row 2 ({masked}) is replaced by row 3"
+    ) in out + err
+    assert new_mobile(0) not in out + err

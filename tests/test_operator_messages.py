@@ -12,6 +12,7 @@ import pytest
 from dag_runs import DagRunResult
 
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError, WapiFlowPlanError
+from airflow_provider_wapiflow.models import mask_phone
 from airflow_provider_wapiflow.operators.messages import SendMessageOperator, SendTemplateOperator
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
 
@@ -58,8 +59,8 @@ def test_task_retry_resends_only_what_was_not_delivered(
     with WapiFlowSimulator(patched=patched) as sim:
         _fast_retries(monkeypatch, sim)
         recipients = _seed(sim)
-        # Try 1, one send at a time: recipient 0 gets 503 until the hook gives up (nothing processed),
-        # recipient 1 is processed but its answer is lost; the others go through.
+        # Try 1, one send at a time: recipient 1 gets 503 until the hook gives up (nothing processed),
+        # recipient 2 is processed but its answer is lost; the others go through (positions count from 1).
         sim.inject("error", status=503, times=3, path="inbox/send-template-message")
         sim.inject("drop", process=True, times=1, path="inbox/send-template-message")
         result = run_dag("messages_send.py", "messages_send_template",
@@ -70,10 +71,10 @@ def test_task_retry_resends_only_what_was_not_delivered(
     assert result.tries["send"] == 2
     summary = result.xcoms["send"]
     assert summary["skipped"] == 4  # delivered by try 1
-    assert summary["sent"] == 1  # recipient 0, refused with 503 in try 1
+    assert summary["sent"] == 1  # recipient 1, refused with 503 in try 1
     assert summary["failed"] == []
     assert summary["unknown_count"] == 1
-    assert summary["unknown"][0]["position"] == 1
+    assert summary["unknown"][0]["position"] == 2
     assert summary["unknown"][0]["recipient"] == "+********202"
     assert "not resent" in summary["unknown"][0]["error"]
     assert summary["template_id"] == _template_id(sim, "order_shipped")
@@ -82,7 +83,7 @@ def test_task_retry_resends_only_what_was_not_delivered(
     assert sent == Counter({c[3]: 1 for c in CUSTOMERS})
     if patched:
         assert len(summary["conversation_ids"]) == 1
-        assert summary["conversation_ids"][0]["position"] == 0
+        assert summary["conversation_ids"][0]["position"] == 1
     else:
         assert summary["conversation_ids"] == []
 
@@ -146,7 +147,7 @@ def test_non_contacts_are_created_when_names_are_given(wapiflow_connection: Wapi
     assert summary["sent"] == 1
     assert summary["failed_count"] == 1
     failure = summary["failed"][0]
-    assert failure["position"] == 1
+    assert failure["position"] == 2
     assert failure["recipient"] == "+********302"
     assert "add 'firstname' and 'lastname' to the recipient" in failure["error"]
     created = sim.get_contact("34", "600111301")
@@ -182,10 +183,12 @@ def test_duplicates_are_sent_once_and_progress_is_logged_masked(
     summary = operator.execute(_context(_DictStore()))
     logs = debug_logs()
     assert summary["sent"] == 3
-    assert summary["duplicates"] == [{"position": 3, "first_position": 0}]
+    assert summary["duplicates"] == [{"position": 4, "first_position": 1}]
     assert _sent_per_mobile(sim) == Counter({c[3]: 1 for c in CUSTOMERS[:3]})
     assert "sent 3/3 (100%), 0 failed" in logs
-    assert "1 recipients appear more than once" in logs
+    repeated = mask_phone(recipients[0])
+    warning = "1 recipients repeat an earlier phone and are not sent again (the first occurrence wins): "
+    assert f"{warning}recipient 4 repeats {repeated} of recipient 1" in logs
     for _, _, _, mobile in CUSTOMERS[:3]:
         assert mobile not in logs
         assert mobile not in json.dumps(summary)
@@ -209,7 +212,7 @@ def test_max_failures_lets_invalid_recipients_be_skipped(wapiflow_connection: Wa
     summary = SendMessageOperator(task_id="t", message="hi", recipients=recipients,
                                   max_failures=0.5).execute(_context(_DictStore()))  # fmt: skip
     assert summary["sent"] == 2
-    assert summary["failed"] == [{"position": 1, "recipient": None, "error": "'phone' +****011 is too short"}]
+    assert summary["failed"] == [{"position": 2, "recipient": "+****011", "error": "'phone' +****011 is too short"}]
 
 
 def test_failures_over_the_budget_fail_the_task_after_the_batch(
@@ -252,17 +255,19 @@ def test_without_a_task_state_store_it_warns(
                 {"mobile_code": "+34", "mobile": "600111222"},
             ],
             "5 of 5 recipients are invalid:\n"
-            "  recipient 0: 'phone' ********222 must be in E.164 form with a leading '+' and country code\n"
-            "  recipient 1: 'phone' +****011 is too short\n"
-            "  recipient 2: 'phone' +***************445 is too long\n"
-            "  recipient 3: 'phone' +34abc is not a phone number",
+            "  recipient 1 of the input: 'phone' ********222 must be in E.164 form with a leading '+' and country "
+            "code (or set default_region, e.g. 'ES', to read national numbers)\n"
+            "  recipient 2 of the input: 'phone' +****011 is too short\n"
+            "  recipient 3 of the input: 'phone' +***************445 is too long\n"
+            "  recipient 4 of the input: 'phone' +34abc is not a phone number",
         ),
         (
-            [{"phone": "+34600111222", "frist_name": "Ana"}, 42],
+            [{"phone": "+34600111222", "frist_name": "Ana"}, 4.2],
             "2 of 2 recipients are invalid:\n"
-            "  recipient 0: unknown key 'frist_name' (allowed: phone, mobile_code, mobile, body_variables, "
-            "header_variables, firstname, lastname, city, state, post_code, address)\n"
-            "  recipient 1: must be an E.164 string or a dict with 'phone' or 'mobile_code' + 'mobile', got int",
+            "  recipient 1 of the input: unknown key 'frist_name' (allowed: phone, mobile_code, mobile, "
+            "body_variables, header_variables, firstname, lastname, city, state, post_code, address, ref)\n"
+            "  recipient 2 of the input: must be an E.164 string or a dict with 'phone' or 'mobile_code' + "
+            "'mobile', got float",
         ),
         (
             [{"phone": "+34600111222", "body_variables": "Ana"}],
@@ -313,8 +318,8 @@ def test_variable_counts_are_checked_against_the_template(wapiflow_connection: W
         SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients).execute(
             _context(_DictStore())
         )
-    assert "recipient 0: the template expects 2 body_variables ({{1}}..{{2}}), got 1" in str(caught.value)
-    assert "recipient 1: the template has no placeholders for header_variables, got 1" in str(caught.value)
+    assert "recipient 1 of the input: the template expects 2 body_variables ({{1}}..{{2}}), got 1" in str(caught.value)
+    assert "recipient 2 of the input: the template has no placeholders for header_variables, got 1" in str(caught.value)
     assert sim.messages() == []
 
 
@@ -390,3 +395,53 @@ def test_media_from_an_object_storage_uri(wapiflow_connection: WapiFlowSimulator
     assert operator.execute(_context(_DictStore()))["sent"] == 1
     (message,) = sim.messages(direction="sent")
     assert message["media_filename"] == "invoice.pdf"
+
+
+# --- input: template language, default_region, refs (issues 13.5, 15.6, 15.9) -----------------------------
+
+
+def test_language_chooses_among_templates_that_share_a_name(wapiflow_connection: WapiFlowSimulator) -> None:
+    sim = wapiflow_connection
+    sim.add_contact("Ana", "Ruiz", "34", "600111201")
+    spanish = sim.add_template("greeting", "Hola")
+    english = sim.add_template("greeting", "Hello")
+    sim.state.templates[english["id"]].language_id = 2  # one approved template per language, as WhatsApp has them
+    summary = SendTemplateOperator(task_id="t", template="greeting", language=2,
+                                   recipients=["+34600111201"]).execute(_context(_DictStore()))  # fmt: skip
+    assert summary["template_id"] == english["id"] != spanish["id"]
+    (sent,) = sim.messages(direction="sent")
+    assert sent["template_id"] == english["id"]
+
+
+def test_default_region_lets_national_numbers_through(wapiflow_connection: WapiFlowSimulator) -> None:
+    sim = wapiflow_connection
+    recipients = [r["phone"] for r in _seed(sim, CUSTOMERS[:2])]
+    national = [f"{p[3:6]} {p[6:9]} {p[9:]}" for p in recipients]  # "+34600111201" -> "600 111 201"
+    national[1] = "0034 " + national[1]
+    summary = SendMessageOperator(task_id="t", message="hi", recipients=national,
+                                  default_region="ES").execute(_context(_DictStore()))  # fmt: skip
+    assert summary["sent"] == 2
+    assert _sent_per_mobile(sim) == Counter({c[3]: 1 for c in CUSTOMERS[:2]})
+    with pytest.raises(WapiFlowInputError, match="'default_region' must be a two-letter ISO country"):
+        SendTemplateOperator(task_id="t2", template="x", recipients=[], default_region="Spain")
+
+
+def test_refs_come_back_in_failed_entries(wapiflow_connection: WapiFlowSimulator) -> None:
+    sim = wapiflow_connection
+    recipients: list[Any] = [{"phone": r["phone"], "ref": f"C-{i}"} for i, r in enumerate(_seed(sim, CUSTOMERS[:1]))]
+    recipients += [{"phone": "+34600111299", "ref": "C-99"}, {"phone": "+3460011", "ref": 7}]
+    summary = SendMessageOperator(task_id="t", message="hi", recipients=recipients,
+                                  max_failures=2).execute(_context(_DictStore()))  # fmt: skip
+    assert summary["sent"] == 1
+    failed = {entry["ref"]: entry for entry in summary["failed"]}
+    assert failed[7] == {"position": 3, "recipient": "+****011", "ref": 7, "error": "'phone' +****011 is too short"}
+    assert (failed["C-99"]["position"], failed["C-99"]["recipient"]) == (2, "+********299")
+    assert "not a WapiFlow contact" in failed["C-99"]["error"]
+
+
+def test_positions_of_a_batch_are_those_of_the_whole_input(wapiflow_connection: WapiFlowSimulator) -> None:
+    batch = [{"phone": "+34600111201", "input_position": 48, "ref": "C-48"}]
+    summary = SendMessageOperator(task_id="t", message="hi", recipients=batch,
+                                  max_failures=1).execute(_context(_DictStore()))  # fmt: skip
+    assert summary["failed"][0]["position"] == 48
+    assert summary["failed"][0]["ref"] == "C-48"

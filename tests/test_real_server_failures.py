@@ -84,7 +84,7 @@ def test_recipients_that_are_not_contacts_are_created_when_named_and_fail_clearl
     assert result.succeeded, result
     summary = result.xcoms["send"]
     assert (summary["sent"], summary["failed_count"], summary["unknown_count"]) == (4, 1, 0)
-    assert summary["failed"] == [{"position": 4, "recipient": mask_phone(f"+34{mobile(12)}"), "error": NOT_A_CONTACT}]
+    assert summary["failed"] == [{"position": 5, "recipient": mask_phone(f"+34{mobile(12)}"), "error": NOT_A_CONTACT}]
     created = sim.get_contact("34", mobile(10))
     assert created is not None
     assert (created["firstname"], created["lastname"], created["address"]["city"]) == ("Nueva", "Clienta", "Cádiz")

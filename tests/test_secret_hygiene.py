@@ -82,7 +82,7 @@ def test_no_secret_and_no_phone_in_logs_xcoms_rendered_fields_or_exceptions(
     assert main.xcoms["close"]["status"] == 1
     assert alert.task_states == {"load": "failed"}
     assert "classpath='airflow_provider_wapiflow.triggers.conversations.ConversationTrigger'" in logs  # it deferred
-    assert "WapiFlow notification: 0 sent, 1 not delivered" in logs
+    assert "WapiFlow notification NOT DELIVERED: 0 sent, 1 not delivered" in logs
     assert "access_token=***" in logs  # the Meta token came through, redacted
     template_sends = [r for r in sim.requests() if r["path"] == "inbox/send-template-message"]
     assert len(template_sends) == 5  # 3 in try 1 (one met the outage), 1 in try 2, 1 by the notifier
@@ -126,7 +126,8 @@ def test_no_secret_and_no_phone_in_logs_xcoms_rendered_fields_or_exceptions(
         sensed["contact"] = {k: v for k, v in sensed["contact"].items() if k != "mobile"}
         assert leaks(json.dumps(sensed), full_phones) == []
 
-    # Rendered template fields show the user's own input, phones included (reported; the lead decides).
+    # The operators' recipients and contacts are stored masked (PersonalRows); the sensor's and the
+    # conversation operator's single phone field still is the user's input (reported).
     found = {
         f"{task}.{name}"
         for task, fields in rendered.items()
@@ -135,10 +136,9 @@ def test_no_secret_and_no_phone_in_logs_xcoms_rendered_fields_or_exceptions(
     }
     with capfd.disabled():
         print(f"\nrendered template fields holding full phones (the user's input): {sorted(found)}")
-    assert found == {
-        "upsert.contacts", "send_template.recipients", "send_message.recipients",
-        "wait_reply.mobile", "close.mobile",
-    }  # fmt: skip
+    assert found == {"wait_reply.mobile", "close.mobile"}
+    for task, name in (("upsert", "contacts"), ("send_template", "recipients"), ("send_message", "recipients")):
+        assert mask_phone(f"+34{CUSTOMERS[0][2]}") in json.dumps(rendered[task][name])  # masked, not dropped
 
 
 def test_exceptions_carry_neither_the_secret_nor_the_meta_token(sim: WapiFlowSimulator) -> None:
@@ -173,3 +173,29 @@ def test_exceptions_carry_neither_the_secret_nor_the_meta_token(sim: WapiFlowSim
         text = "".join(traceback.format_exception(raised_error))
         assert sim.meta_access_token not in text
         assert sim.client_secret not in text
+
+
+def test_notifier_texts_pass_through_the_secrets_masker_and_the_provider_redaction(sim: WapiFlowSimulator) -> None:
+    from airflow.sdk.log import mask_secret
+
+    from airflow_provider_wapiflow.notifications.wapiflow import WapiFlowNotifier
+
+    sim.add_contact(*ON_CALL[:2], "34", ON_CALL[2])
+    sim.add_template("airflow_task_failed", "Task failed: {{1}}")
+    password = "Vault-issued-9d2c-db-password"
+    mask_secret(password)  # what Airflow does for every connection and sensitive variable a task reads
+    error = RuntimeError(f"login failed for etl:{password} (graph answered ?access_token=EAAGleaked123)")
+    context: Any = {"exception": error, "run_id": "manual__1"}
+    # called as Airflow calls a callback: the fields are rendered against the context first
+    WapiFlowNotifier(recipients=f"+34{ON_CALL[2]}")(context)
+    WapiFlowNotifier(recipients=f"+34{ON_CALL[2]}", message="custom: {{ exception }}")(context)
+    WapiFlowNotifier(recipients=f"+34{ON_CALL[2]}", template="airflow_task_failed",
+                     body_variables=["{{ exception }}"])(context)  # fmt: skip
+    sent = sim.messages(direction="sent")
+    assert len(sent) == 3
+    received = json.dumps(sent) + json.dumps(sim.requests(), default=str)
+    assert password not in received
+    assert "EAAGleaked123" not in received
+    assert "login failed for etl:***" in received
+    assert "custom: login failed for etl:***" in received
+    assert "access_token=***" in received

@@ -15,6 +15,7 @@ from typing import Any
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError
 from airflow_provider_wapiflow.media import MediaFile, MediaSource, load_media
 from airflow_provider_wapiflow.models import ConversationStatus, mask_phone
+from airflow_provider_wapiflow.variables import check_variables
 
 _DIGITS = re.compile(r"^[0-9]+$")
 _CONTACT_NAME_MAX = 40  # firstname / lastname: required|string|max:40
@@ -156,16 +157,7 @@ def list_templates(page: int = 1, per_page: int = 20) -> ApiRequest:
 
 
 def _variables(name: str, values: Sequence[Any] | None) -> Form:
-    if values is None:
-        return []
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise WapiFlowInputError(f"'{name}' must be a list of values, got {type(values).__name__}")
-    form: Form = []
-    for position, value in enumerate(values, start=1):
-        if value is None or isinstance(value, (dict, list, tuple, set)):
-            raise WapiFlowInputError(f"'{name}' value {{{{{position}}}}} must be text, got {value!r}")
-        form.append((f"{name}[]", str(value)))
-    return form
+    return [(f"{name}[]", text) for text in check_variables(values, name) or ()]
 
 
 def send_template_message(

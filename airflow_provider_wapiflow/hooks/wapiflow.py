@@ -360,13 +360,13 @@ class WapiFlowHook(_WapiFlowHookBase):
         """Yield every template of the account, whatever its status."""
         return self._iter_pages(lambda page: api.list_templates(page, per_page), "templates")
 
-    def get_template(self, template: int | str) -> dict[str, Any]:
+    def get_template(self, template: int | str, *, language: int | str | None = None) -> dict[str, Any]:
         """
-        Find a template by id or by name, whatever its status.
+        Find a template by id or by name (and ``language``, WapiFlow's ``language_id``), whatever its status.
 
         :raises WapiFlowNotFoundError: no such template.
         """
-        return find_template(self.iter_templates(), template)
+        return find_template(self.iter_templates(), template, language=language)
 
     # --- connection test --------------------------------------------------------------------------
 
@@ -381,12 +381,16 @@ class WapiFlowHook(_WapiFlowHookBase):
         return True, f"Connected to WapiFlow at {self.settings.base_url} ({page.get('total', 0)} templates)"
 
 
-def find_template(templates: Iterator[dict[str, Any]], template: int | str) -> dict[str, Any]:
-    """Return the template whose id or name is ``template``."""
+def find_template(
+    templates: Iterator[dict[str, Any]], template: int | str, *, language: int | str | None = None
+) -> dict[str, Any]:
+    """Return the template whose id or name is ``template`` (in ``language`` when given)."""
     wanted_id = int(template) if isinstance(template, int) or str(template).isdigit() else None
     if isinstance(template, bool) or not (wanted_id or (isinstance(template, str) and template.strip())):
         raise WapiFlowInputError(f"'template' must be a template id or name, got {template!r}")
     for item in templates:
+        if language is not None and str(item.get("language_id")) != str(language):
+            continue
         if (wanted_id is not None and item.get("id") == wanted_id) or item.get("name") == template:
             return item
     raise WapiFlowNotFoundError(f"WapiFlow has no template {template!r} in this account", remark="not_found")
@@ -570,9 +574,9 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
     async def list_templates(self, page: int = 1, per_page: int = 20) -> dict[str, Any]:
         return dict((await self.call(api.list_templates(page, per_page)))["templates"])
 
-    async def get_template(self, template: int | str) -> dict[str, Any]:
+    async def get_template(self, template: int | str, *, language: int | str | None = None) -> dict[str, Any]:
         pages = self._iter_pages(lambda page: api.list_templates(page, DEFAULT_PAGE_SIZE), "templates")
-        return find_template(iter([item async for item in pages]), template)
+        return find_template(iter([item async for item in pages]), template, language=language)
 
     async def send_message(
         self,

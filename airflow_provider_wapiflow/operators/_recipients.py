@@ -7,16 +7,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError
-from airflow_provider_wapiflow.models import Phone
+from airflow_provider_wapiflow.models import Phone, check_region, mask_phone
+from airflow_provider_wapiflow.variables import check_variables
 
 PHONE_KEYS = ("phone", "mobile_code", "mobile")
 CONTACT_KEYS = ("firstname", "lastname", "city", "state", "post_code", "address")
 VARIABLE_KEYS = ("body_variables", "header_variables")
+RESERVED_KEYS = ("ref", "input_position", "duplicates_dropped")
+"""``ref``: the user's own reference; the other two are set by the batching helper (``batch_recipients``)."""
+
+#: Repeated phones named one by one in the warning; the count stays exact.
+_LISTED_DUPLICATES = 20
+
+Ref = str | int | float | bool | None
 
 
 @dataclass(frozen=True)
 class Recipient:
-    """One recipient: its position in the input, its phone and what is personal to it."""
+    """
+    One recipient: its position in the input, its phone and what is personal to it.
+
+    ``position`` counts from 1: the ``input_position`` the batching helper set (the position in the
+    whole input), else the position in the list the operator got.
+    """
 
     position: int
     phone: Phone
@@ -24,6 +37,9 @@ class Recipient:
     header_variables: tuple[str, ...] | None = None
     message: str | None = None
     contact: Mapping[str, str] = field(default_factory=dict)
+    ref: Ref = None
+    input_position: int | None = None
+    duplicates_dropped: int = 0
 
     @property
     def digest(self) -> str:
@@ -35,17 +51,32 @@ class Recipient:
         return bool(self.contact.get("firstname") and self.contact.get("lastname"))
 
     def describe(self) -> dict[str, Any]:
-        """How the recipient appears in logs and XComs: position and masked phone."""
-        return {"position": self.position, "recipient": self.phone.masked}
+        """How the recipient appears in logs and XComs: 1-based position, masked phone, and ``ref`` when set."""
+        entry: dict[str, Any] = {"position": self.position, "recipient": self.phone.masked}
+        if self.ref is not None:
+            entry["ref"] = self.ref
+        return entry
+
+    def invalid(self, reason: str) -> InvalidRecipient:
+        """This recipient refused for ``reason`` (e.g. its variables do not fit the template)."""
+        return InvalidRecipient(self.position, reason, self.phone.masked, self.ref)
 
 
 @dataclass(frozen=True)
 class InvalidRecipient:
+    """A recipient refused before any request: where it is, what it looked like (masked) and why."""
+
     position: int
     reason: str
+    recipient: str = "(no phone)"
+    """The phone as given, masked; never None so a summary entry always shows what was refused."""
+    ref: Ref = None
 
     def describe(self) -> dict[str, Any]:
-        return {"position": self.position, "recipient": None, "error": self.reason}
+        entry: dict[str, Any] = {"position": self.position, "recipient": self.recipient, "error": self.reason}
+        if self.ref is not None:
+            entry["ref"] = self.ref
+        return entry
 
 
 @dataclass
@@ -54,31 +85,66 @@ class ParsedRecipients:
     invalid: list[InvalidRecipient]
     duplicates: list[tuple[int, int]]
     """(position, position of the first occurrence) for each repeated phone, which is sent once."""
+    repeated: list[tuple[int, int, str]] = field(default_factory=list)
+    """(position, first position, masked phone) of each repeated phone: what the warning names."""
+
+    def duplicates_warning(self) -> str | None:
+        """The warning naming the repeated recipients (positions, masked phones), or None without any."""
+        if not self.repeated:
+            return None
+        listed = "; ".join(
+            f"recipient {position} repeats {masked} of recipient {first}"
+            for position, first, masked in self.repeated[:_LISTED_DUPLICATES]
+        )
+        hidden = len(self.repeated) - _LISTED_DUPLICATES
+        more = f"; … and {hidden} more" if hidden > 0 else ""
+        return (
+            f"{len(self.repeated)} recipients repeat an earlier phone and are not sent again "
+            f"(the first occurrence wins): {listed}{more}"
+        )
 
 
-def _variables(value: Any, name: str) -> tuple[str, ...] | None:
+def _ref(value: Any) -> Ref:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise WapiFlowInputError(f"'ref' must be a JSON scalar (text, number, boolean), got {type(value).__name__}")
+
+
+def _count(item: Mapping[str, Any], key: str, minimum: int) -> int | None:
+    value = item.get(key)
     if value is None:
         return None
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise WapiFlowInputError(f"'{name}' must be a list of values, got {type(value).__name__}")
-    for index, item in enumerate(value, start=1):
-        if item is None or isinstance(item, (dict, list, tuple, set)):
-            raise WapiFlowInputError(f"'{name}' value {{{{{index}}}}} must be text, got {item!r}")
-    return tuple(str(item) for item in value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise WapiFlowInputError(f"'{key}' must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
-def _parse_one(item: Any, position: int, extra_keys: tuple[str, ...]) -> Recipient:
-    if isinstance(item, str):
-        return Recipient(position=position, phone=Phone.parse(phone=item))
+def masked_input(item: Any) -> str:
+    """What a recipient or row gave as its phone, masked: shown for invalid input instead of nothing."""
+    if isinstance(item, Mapping):
+        phone, code, mobile = item.get("phone"), item.get("mobile_code"), item.get("mobile")
+        if phone is not None:
+            return mask_phone(str(phone).strip())
+        if code is not None or mobile is not None:
+            return mask_phone(f"+{'' if code is None else str(code).strip()}{'' if mobile is None else mobile}")
+        return "(no phone)"
+    if isinstance(item, (str, int)) and not isinstance(item, bool):
+        return mask_phone(str(item).strip())
+    return f"(a {type(item).__name__})"
+
+
+def _parse_one(item: Any, position: int, extra_keys: tuple[str, ...], region: str | None) -> Recipient:
+    if isinstance(item, str) or (isinstance(item, int) and not isinstance(item, bool)):
+        return Recipient(position=position, phone=Phone.parse(phone=item, default_region=region))
     if not isinstance(item, Mapping):
         raise WapiFlowInputError(
             f"must be an E.164 string or a dict with 'phone' or 'mobile_code' + 'mobile', got {type(item).__name__}"
         )
-    allowed = (*PHONE_KEYS, *VARIABLE_KEYS, *CONTACT_KEYS, *extra_keys)
-    unknown = sorted(str(key) for key in item if key not in allowed)
+    allowed = (*PHONE_KEYS, *VARIABLE_KEYS, *CONTACT_KEYS, *extra_keys, "ref")
+    unknown = sorted(str(key) for key in item if key not in allowed and key not in RESERVED_KEYS)
     if unknown:
         raise WapiFlowInputError(f"unknown key {', '.join(map(repr, unknown))} (allowed: {', '.join(allowed)})")
-    phone = Phone.parse(item.get("phone"), item.get("mobile_code"), item.get("mobile"))
+    phone = Phone.parse(item.get("phone"), item.get("mobile_code"), item.get("mobile"), default_region=region)
     contact: dict[str, str] = {}
     for key in CONTACT_KEYS:
         value = item.get(key)
@@ -93,19 +159,35 @@ def _parse_one(item: Any, position: int, extra_keys: tuple[str, ...]) -> Recipie
     return Recipient(
         position=position,
         phone=phone,
-        body_variables=_variables(item.get("body_variables"), "body_variables"),
-        header_variables=_variables(item.get("header_variables"), "header_variables"),
+        body_variables=check_variables(item.get("body_variables"), "body_variables"),
+        header_variables=check_variables(item.get("header_variables"), "header_variables"),
         message=message,
         contact=contact,
+        ref=_ref(item.get("ref")),
+        input_position=_count(item, "input_position", 1),
+        duplicates_dropped=_count(item, "duplicates_dropped", 0) or 0,
     )
 
 
-def parse_recipients(items: Any, *, extra_keys: tuple[str, ...] = ()) -> ParsedRecipients:
+def _position(item: Any, index: int) -> int:
+    """The 1-based position to report: the batching helper's ``input_position`` when it is usable."""
+    if isinstance(item, Mapping):
+        given = item.get("input_position")
+        if isinstance(given, int) and not isinstance(given, bool) and given >= 1:
+            return given
+    return index
+
+
+def parse_recipients(
+    items: Any, *, extra_keys: tuple[str, ...] = (), default_region: str | None = None
+) -> ParsedRecipients:
     """
     Parse every item; collect all problems instead of stopping at the first.
 
-    :raises WapiFlowInputError: ``items`` is not a non-empty list.
+    :param default_region: an ISO country (``"ES"``) for phones written without '+'.
+    :raises WapiFlowInputError: ``items`` is not a non-empty list, or ``default_region`` is not a country.
     """
+    region = check_region(default_region)
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         raise WapiFlowInputError(
             f"'recipients' must be a list of phones or recipient dicts, got {type(items).__name__}"
@@ -115,25 +197,129 @@ def parse_recipients(items: Any, *, extra_keys: tuple[str, ...] = ()) -> ParsedR
         raise WapiFlowInputError("'recipients' is empty: nothing to send")
     valid: list[Recipient] = []
     invalid: list[InvalidRecipient] = []
-    duplicates: list[tuple[int, int]] = []
+    repeated: list[tuple[int, int, str]] = []
     first_seen: dict[Phone, int] = {}
-    for position, item in enumerate(items):
+    for index, item in enumerate(items, start=1):
+        position = _position(item, index)
         try:
-            recipient = _parse_one(item, position, extra_keys)
+            recipient = _parse_one(item, position, extra_keys, region)
         except WapiFlowInputError as error:
-            invalid.append(InvalidRecipient(position, str(error)))
+            ref = item.get("ref") if isinstance(item, Mapping) else None
+            scalar = ref if ref is None or isinstance(ref, (str, int, float, bool)) else None
+            invalid.append(InvalidRecipient(position, str(error), masked_input(item), scalar))
             continue
         if recipient.phone in first_seen:
-            duplicates.append((position, first_seen[recipient.phone]))
+            repeated.append((position, first_seen[recipient.phone], recipient.phone.masked))
             continue
         first_seen[recipient.phone] = position
         valid.append(recipient)
-    return ParsedRecipients(valid=valid, invalid=invalid, duplicates=duplicates)
+    return ParsedRecipients(
+        valid=valid, invalid=invalid, duplicates=[(p, f) for p, f, _ in repeated], repeated=repeated
+    )
+
+
+def _where(problem: InvalidRecipient) -> str:
+    ref = f" (ref {problem.ref!r})" if problem.ref is not None else ""
+    return f"recipient {problem.position} of the input{ref}"
 
 
 def format_problems(problems: Sequence[InvalidRecipient], total: int, limit: int = 20) -> str:
-    """One line per invalid recipient, capped, for an error message."""
-    lines = [f"  recipient {p.position}: {p.reason}" for p in problems[:limit]]
+    """One line per invalid recipient (1-based positions), capped, for an error message."""
+    lines = [f"  {_where(p)}: {p.reason}" for p in problems[:limit]]
     if len(problems) > limit:
         lines.append(f"  … and {len(problems) - limit} more")
     return f"{len(problems)} of {total} recipients are invalid:\n" + "\n".join(lines)
+
+
+# --- rendered template fields: the UI must not show full phones and names ----------------------------------
+
+#: Keys of a recipient or contact row shown as they are in the Rendered Template view.
+_SHOWN_KEYS = frozenset({"city", "state", "ref", "input_position", "duplicates_dropped"})
+_PHONE_KEYS = frozenset(PHONE_KEYS)
+#: Rows shown in the Rendered Template view; the operator still reads all of them.
+_RENDERED_ROWS = 100
+
+
+def _mask_text(value: Any) -> Any:
+    """A personal value reduced to its first character (``"Ana"`` → ``"A…"``); numbers and None as ``"…"``."""
+    if value is None:
+        return None
+    text = str(value)
+    return f"{text[:1]}…" if isinstance(value, str) and text else "…"
+
+
+def masked_item(item: Any) -> Any:
+    """One recipient or contact row as the UI may show it: phones masked, names and variables cut."""
+    if isinstance(item, Mapping):
+        shown: dict[str, Any] = {}
+        for key, value in item.items():
+            if key in _PHONE_KEYS:
+                shown[str(key)] = None if value is None else mask_phone(str(value))
+            elif key in _SHOWN_KEYS:
+                shown[str(key)] = value
+            elif isinstance(value, (list, tuple)):
+                shown[str(key)] = [_mask_text(v) for v in value]
+            else:
+                shown[str(key)] = _mask_text(value)
+        return shown
+    if isinstance(item, (str, int)) and not isinstance(item, bool):
+        return mask_phone(str(item))
+    return f"<{type(item).__name__}>"
+
+
+class PersonalRows(Sequence[Any]):
+    """
+    The rendered recipients or contact rows, as the operator reads them, that Airflow stores masked.
+
+    Airflow stores a task's rendered template fields (the UI's Rendered Template tab, the REST API's
+    ``rendered_fields``) with :meth:`serialize` when a value has one: there it gets the masked copy, while
+    ``execute`` iterates the real rows. Not a ``list`` on purpose: Airflow would walk a list item by item.
+    """
+
+    def __init__(self, rows: Sequence[Any]) -> None:
+        self._rows = rows
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._rows[index]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def serialize(self) -> list[Any]:
+        # Airflow cuts a rendered field to [core] max_templated_field_length (4096) characters anyway.
+        shown = [masked_item(row) for row in self._rows[:_RENDERED_ROWS]]
+        hidden = len(self._rows) - _RENDERED_ROWS
+        return [*shown, f"… and {hidden} more"] if hidden > 0 else shown
+
+    def __repr__(self) -> str:
+        return f"PersonalRows({self.serialize()!r})"
+
+
+class MaskedRenderedFields:
+    """
+    Operator mixin: after rendering, the fields in ``personal_fields`` hold :class:`PersonalRows`.
+
+    ``_do_render_template_fields`` is the one method both a plain and a mapped (``expand``) task run.
+    A field that rendered to text (a DAG without ``render_template_as_native_obj``) is read as the list
+    it spells first, as ``execute`` would; text that is no list is left for ``execute`` to refuse.
+    """
+
+    personal_fields: tuple[str, ...] = ()
+
+    def _do_render_template_fields(
+        self, parent: Any, template_fields: Any, context: Any, jinja_env: Any, seen_oids: set[int]
+    ) -> None:
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)  # type: ignore[misc]
+        if parent is not self:
+            return
+        from airflow_provider_wapiflow.operators._batch import rendered_list
+
+        for name in self.personal_fields:
+            value = getattr(self, name, None)
+            if isinstance(value, str):
+                try:
+                    value = rendered_list(value, name)
+                except WapiFlowInputError:
+                    continue
+            if isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping, PersonalRows)):
+                setattr(self, name, PersonalRows(list(value)))

@@ -26,7 +26,7 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowValidationError,
 )
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
-from airflow_provider_wapiflow.models import Phone
+from airflow_provider_wapiflow.models import Phone, check_region
 from airflow_provider_wapiflow.operators._batch import (
     SUMMARY_LIST_CAP,
     Progress,
@@ -35,6 +35,7 @@ from airflow_provider_wapiflow.operators._batch import (
     rendered_list,
     run_bounded,
 )
+from airflow_provider_wapiflow.operators._recipients import MaskedRenderedFields, Ref, masked_input
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 NAME_FIELDS = ("firstname", "lastname")
 PHONE_FIELDS = ("phone", "mobile_code", "mobile")
 OPTIONAL_FIELDS = ("city", "state", "post_code", "address")
-ALLOWED_KEYS = (*NAME_FIELDS, *PHONE_FIELDS, *OPTIONAL_FIELDS)
+ALLOWED_KEYS = (*NAME_FIELDS, *PHONE_FIELDS, *OPTIONAL_FIELDS, "ref")
 NAME_MAX_LENGTH = 40  # contact/store and contact/update: firstname, lastname required|string|max:40
 TAKEN_MOBILE = "The mobile has already been taken."
 
@@ -71,6 +72,7 @@ class ContactRow:
     """
 
     position: int
+    """1-based position of the row in the input."""
     phone: Phone
     firstname: str
     lastname: str
@@ -78,34 +80,44 @@ class ContactRow:
     state: str | None = None
     post_code: str | None = None
     address: str | None = None
+    ref: Ref = None
+    """The user's own reference of the row (e.g. a customer id), returned with its failure."""
 
     @property
     def key(self) -> Key:
         return (self.phone.mobile_code, self.phone.mobile)
 
+    def describe(self) -> dict[str, Any]:
+        """How the row appears in summaries: position, masked phone, and ``ref`` when set."""
+        entry: dict[str, Any] = {"row": self.position, "contact": self.phone.masked}
+        if self.ref is not None:
+            entry["ref"] = self.ref
+        return entry
+
     def optionals(self) -> dict[str, str | None]:
         return {name: getattr(self, name) for name in OPTIONAL_FIELDS}
 
     @classmethod
-    def parse(cls, row: Any, position: int) -> ContactRow:
+    def parse(cls, row: Any, position: int, *, default_region: str | None = None) -> ContactRow:
         """
         Validate and normalise one input row.
 
         :param row: a mapping with ``firstname``, ``lastname``, ``phone`` (E.164) or ``mobile_code`` +
-            ``mobile``, and optionally ``city``, ``state``, ``post_code``, ``address``.
-        :param position: the row's 0-based position in the input, used in error messages.
+            ``mobile``, and optionally ``city``, ``state``, ``post_code``, ``address`` and ``ref``.
+        :param position: the row's 1-based position in the input, used in error messages.
+        :param default_region: an ISO country (``"ES"``) for phones written without '+'.
         :raises WapiFlowInputError: every problem of the row, each in :attr:`~WapiFlowError.messages`
-            as ``row <position>: <problem>`` (phones masked).
+            as ``row <position> of the input: <problem>`` (phones masked).
         """
-        parsed = parse_row(row, position)
+        parsed = parse_row(row, position, default_region=default_region)
         if isinstance(parsed, ContactRow):
             return parsed
-        lines = [f"row {position}: {problem}" for problem in parsed]
+        lines = [f"row {position} of the input: {problem}" for problem in parsed]
         raise WapiFlowInputError("; ".join(lines), messages=lines)
 
 
-def parse_row(row: Any, position: int) -> ContactRow | list[str]:
-    """The parsed row, or every problem it has (without the ``row N:`` prefix)."""
+def parse_row(row: Any, position: int, *, default_region: str | None = None) -> ContactRow | list[str]:
+    """The parsed row (``position`` counts from 1), or every problem it has (without the ``row N:`` prefix)."""
     if not isinstance(row, Mapping):
         return [f"a contact must be a mapping of fields, got {type(row).__name__}"]
     problems = [f"unknown key {key!r} (allowed: {', '.join(ALLOWED_KEYS)})" for key in row if key not in ALLOWED_KEYS]
@@ -126,7 +138,7 @@ def parse_row(row: Any, position: int) -> ContactRow | list[str]:
         problems.append("a phone is required: give 'phone' (E.164) or 'mobile_code' + 'mobile'")
     else:
         try:
-            phone = Phone.parse(**phone_args)
+            phone = Phone.parse(**phone_args, default_region=default_region)
         except WapiFlowInputError as error:
             problems.append(error.message)
     optionals: dict[str, str | None] = {}
@@ -139,11 +151,14 @@ def parse_row(row: Any, position: int) -> ContactRow | list[str]:
             problems.append(f"{name!r} must be a string, got {type(value).__name__}")
             continue
         optionals[name] = None if value is None else value.strip(_TRIM)
+    ref = row.get("ref")
+    if ref is not None and not isinstance(ref, (str, int, float, bool)):
+        problems.append(f"'ref' must be a JSON scalar (text, number, boolean), got {type(ref).__name__}")
     if problems or phone is None:
         return problems
     return ContactRow(
         position, phone, names["firstname"], names["lastname"],
-        optionals["city"], optionals["state"], optionals["post_code"], optionals["address"],
+        optionals["city"], optionals["state"], optionals["post_code"], optionals["address"], ref,
     )  # fmt: skip
 
 
@@ -238,18 +253,20 @@ class _Outcome:
     skipped: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
     failed_count: int = 0
+    rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Row position → how the row appears in a failure (masked phone, ``ref``), filled when parsing."""
 
     def fail(self, position: int, error: str) -> None:
         self.failed_count += 1
         if len(self.failed) < SUMMARY_LIST_CAP:
-            self.failed.append({"row": position, "error": error})
+            self.failed.append({**self.rows.get(position, {"row": position}), "error": error})
 
     def count(self, action: Action) -> None:
         name = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped"}[action]
         setattr(self, name, getattr(self, name) + 1)
 
 
-class UpsertContactsOperator(BaseOperator):
+class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
     """
     Make WapiFlow's contacts match ``contacts``: create the missing, update those that differ.
 
@@ -266,7 +283,10 @@ class UpsertContactsOperator(BaseOperator):
 
     :param contacts: a list of dicts with ``firstname``, ``lastname``, the phone as ``phone`` (E.164)
         or ``mobile_code`` + ``mobile``, and optionally ``city``, ``state``, ``post_code``,
-        ``address``; templated, or an XComArg. Repeated phones: the last row wins.
+        ``address`` and ``ref`` (your own reference, e.g. a customer id, returned with the row's
+        failure); templated, or an XComArg. Repeated phones: the last row wins. Rows count from 1.
+    :param default_region: an ISO country (``"ES"``) for phones written without '+'
+        (``"600 111 222"``, ``"0034 600 111 222"``).
     :param update_existing: update existing contacts whose fields differ; when False, only create.
     :param concurrency: writes in flight at most (1-64).
     :param max_failures: rows that may fail, as a count (int) or a ratio of the rows (float), before
@@ -275,11 +295,13 @@ class UpsertContactsOperator(BaseOperator):
     :param page_size: contacts per page when reading the contact list.
     :param wapiflow_conn_id: the WapiFlow connection.
     :return: (XCom) ``created``, ``updated``, ``unchanged``, ``skipped``, ``duplicates``,
-        ``failed`` (``[{row, error}]``, capped), ``failed_count``, ``requests``, ``dry_run``.
+        ``failed`` (``[{row, contact, ref, error}]``: 1-based row, masked phone, ``ref`` when set; capped),
+        ``failed_count``, ``requests``, ``dry_run``.
     """
 
     template_fields: Sequence[str] = ("contacts",)
     template_fields_renderers = {"contacts": "json"}
+    personal_fields = ("contacts",)
     ui_color = "#25d366"
 
     def __init__(
@@ -292,9 +314,11 @@ class UpsertContactsOperator(BaseOperator):
         dry_run: bool = False,
         page_size: int = DEFAULT_PAGE_SIZE,
         wapiflow_conn_id: str = "wapiflow_default",
+        default_region: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.default_region = check_region(default_region)
         self.contacts = contacts
         self.update_existing = update_existing
         self.concurrency = check_concurrency(concurrency)
@@ -326,19 +350,25 @@ class UpsertContactsOperator(BaseOperator):
         """Valid rows, last row winning per phone, and how many rows were repeats; fails on bad input."""
         valid: dict[Key, ContactRow] = {}
         invalid: list[tuple[int, list[str]]] = []
-        duplicates = 0
-        for position, raw in enumerate(rows):
-            row = parse_row(raw, position)
+        repeated: list[tuple[int, int, str]] = []  # (earlier row, the later row that wins, masked phone)
+        for position, raw in enumerate(rows, start=1):
+            row = parse_row(raw, position, default_region=self.default_region)
             if not isinstance(row, ContactRow):
                 invalid.append((position, row))
+                ref = raw.get("ref") if isinstance(raw, Mapping) else None
+                entry = {"row": position, "contact": masked_input(raw)}
+                outcome.rows[position] = entry if ref is None else {**entry, "ref": ref}
                 continue
+            outcome.rows[position] = row.describe()
             if row.key in valid:
-                duplicates += 1
+                repeated.append((valid[row.key].position, position, row.phone.masked))
                 del valid[row.key]  # re-inserted below: the batch keeps input order of the winning rows
             valid[row.key] = row
         budget = failure_budget(self.max_failures, len(rows))
         if len(invalid) > budget:
-            lines = [f"row {position}: {problem}" for position, problems in invalid for problem in problems]
+            lines = [
+                f"row {position} of the input: {problem}" for position, problems in invalid for problem in problems
+            ]
             listed = "\n".join(f"  {line}" for line in lines[:_LISTED_PROBLEMS])
             more = f"\n  … and {len(lines) - _LISTED_PROBLEMS} more" if len(lines) > _LISTED_PROBLEMS else ""
             raise WapiFlowInputError(
@@ -355,12 +385,16 @@ class UpsertContactsOperator(BaseOperator):
                 budget,
                 "; ".join(f"row {p}: {'; '.join(problems)}" for p, problems in invalid[:_LISTED_PROBLEMS]),
             )
-        if duplicates:
+        if repeated:
+            hidden = len(repeated) - _LISTED_PROBLEMS
             self.log.warning(
-                "%d contact rows repeat the phone of a later row: one contact per phone, the last row wins",
-                duplicates,
-            )
-        return list(valid.values()), duplicates
+                "%d contact rows repeat the phone of a later row: one contact per phone, the last row wins: %s%s",
+                len(repeated),
+                "; ".join(f"row {row} ({masked}) is replaced by row {later}" for row, later, masked in
+                          repeated[:_LISTED_PROBLEMS]),
+                f"; … and {hidden} more" if hidden > 0 else "",
+            )  # fmt: skip
+        return list(valid.values()), len(repeated)
 
     # --- reading ----------------------------------------------------------------------------------
 

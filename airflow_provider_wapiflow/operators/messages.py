@@ -30,7 +30,7 @@ from airflow_provider_wapiflow.exceptions import (
 from airflow_provider_wapiflow.hooks import _requests as api
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook, template_status
 from airflow_provider_wapiflow.media import MediaFile, MediaSource, load_media
-from airflow_provider_wapiflow.models import TemplateStatus
+from airflow_provider_wapiflow.models import TemplateStatus, check_region
 from airflow_provider_wapiflow.operators._batch import (
     SUMMARY_LIST_CAP,
     Progress,
@@ -42,10 +42,13 @@ from airflow_provider_wapiflow.operators._batch import (
 from airflow_provider_wapiflow.operators._ledger import DeliveryLedger
 from airflow_provider_wapiflow.operators._recipients import (
     InvalidRecipient,
+    MaskedRenderedFields,
     Recipient,
     format_problems,
     parse_recipients,
 )
+from airflow_provider_wapiflow.variables import FIELDS as VARIABLE_FIELDS
+from airflow_provider_wapiflow.variables import check_variables
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -90,6 +93,8 @@ class _BulkSendOperator(BaseOperator):
 
     _extra_recipient_keys: ClassVar[tuple[str, ...]] = ()
     _progress_verb = "sent"
+    default_region: str | None = None
+    """Set by the subclasses' ``default_region`` argument: the country of phones written without '+'."""
 
     def __init__(
         self,
@@ -133,14 +138,13 @@ class _BulkSendOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         started_at = _utcnow()
         recipients_input = rendered_list(self.recipients, "recipients")
-        parsed = parse_recipients(recipients_input, extra_keys=self._extra_recipient_keys)
+        parsed = parse_recipients(
+            recipients_input, extra_keys=self._extra_recipient_keys, default_region=self.default_region
+        )
         total = len(parsed.valid) + len(parsed.invalid)
         budget = failure_budget(self.max_failures, total)
-        if parsed.duplicates:
-            self.log.warning(
-                "%d recipients appear more than once; each phone is sent once (first occurrence wins)",
-                len(parsed.duplicates),
-            )
+        if (repeated := parsed.duplicates_warning()) is not None:
+            self.log.warning("%s", repeated)
         self._check_invalid(parsed.invalid, total, budget)  # before any request, even the template lookup
         shared = self._prepare()
         recipients, invalid = self._validated(parsed.valid, parsed.invalid)
@@ -227,7 +231,7 @@ class _BulkSendOperator(BaseOperator):
             try:
                 self._request(recipient)
             except WapiFlowInputError as error:
-                problems.append(InvalidRecipient(recipient.position, str(error)))
+                problems.append(recipient.invalid(str(error)))
                 continue
             valid.append(recipient)
         problems.sort(key=lambda p: p.position)
@@ -333,21 +337,33 @@ def _placeholders(text: Any) -> int:
     return max((int(n) for n in _PLACEHOLDER.findall(text)), default=0)
 
 
-class SendTemplateOperator(_BulkSendOperator):
+class SendTemplateOperator(MaskedRenderedFields, _BulkSendOperator):
     """
     Send an approved WhatsApp template to many recipients, each with their own variables.
 
     .. seealso::
         :ref:`howto/operator:SendTemplateOperator`
 
-    :param template: the template's id, or its name (templated).
+    :param template: the template's id, or its name (templated); see :ref:`howto/operator:SendTemplateOperator`
+        for how a name is chosen among templates of several languages.
     :param recipients: a list of E.164 strings (``"+34600111222"``) or dicts with ``phone`` (or
         ``mobile_code`` + ``mobile``), optional ``body_variables`` / ``header_variables`` overriding the
-        operator's, and optional contact fields (``firstname``, ``lastname``, ``city``, ``state``,
-        ``post_code``, ``address``) used to create the contact when the number is not one yet
-        (templated; an XComArg works).
-    :param body_variables: values for the body's ``{{1}}``, ``{{2}}``… (templated).
-    :param header_variables: values for a text header's ``{{1}}`` (templated).
+        operator's, an optional ``ref`` (your own reference, e.g. a customer id: any JSON scalar, returned
+        in the summary's failed and unknown entries), and optional contact fields (``firstname``,
+        ``lastname``, ``city``, ``state``, ``post_code``, ``address``) used to create the contact when the
+        number is not one yet (templated; an XComArg works). Positions in errors and summaries count
+        from 1 (the position in the whole input for batches of
+        :func:`~airflow_provider_wapiflow.batching.batch_recipients`).
+    :param language: the template's language (WapiFlow's ``language_id``) when ``template`` is a name
+        that several approved templates share, one per language (templated).
+    :param body_variables: values for the body's ``{{1}}``, ``{{2}}``…, used for every recipient
+        without their own (templated). Text, integers, finite floats (``12.0`` is sent as ``"12"``) and
+        ``Decimal``; ``None``, NaN, infinities, booleans, bytes, empty texts and texts with a newline,
+        a tab or more than four consecutive spaces are refused before any request
+        (:mod:`airflow_provider_wapiflow.variables`).
+    :param header_variables: values for a text header's ``{{1}}``, checked the same way (templated).
+    :param default_region: an ISO country (``"ES"``) for phones written without '+' (``"600 111 222"``,
+        ``"0034 600 111 222"``); without it, phones must be E.164.
     :param from_number: the sending WhatsApp number (WapiFlow ignores it for templates today).
     :param max_failures: failed + unknown recipients tolerated before the task fails: a count (int)
         or a ratio of the recipients (float). Invalid recipients are skipped only within this budget.
@@ -361,12 +377,14 @@ class SendTemplateOperator(_BulkSendOperator):
 
     template_fields: Sequence[str] = (
         "template",
+        "language",
         "recipients",
         "body_variables",
         "header_variables",
         "from_number",
     )
     template_fields_renderers = {"recipients": "json", "body_variables": "json", "header_variables": "json"}
+    personal_fields = ("recipients",)
     ui_color = "#25d366"
 
     def __init__(
@@ -374,17 +392,35 @@ class SendTemplateOperator(_BulkSendOperator):
         *,
         template: int | str,
         recipients: Any,
+        language: int | str | None = None,
         body_variables: Sequence[Any] | None = None,
         header_variables: Sequence[Any] | None = None,
+        default_region: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(recipients=recipients, **kwargs)
         self.template = template
+        self.language = language
         self.body_variables = body_variables
         self.header_variables = header_variables
+        self.default_region = check_region(default_region)
+
+    def _operator_variables(self) -> dict[str, tuple[str, ...] | None]:
+        """The operator-wide variables, checked once: a bad value fails the task before any request."""
+        checked: dict[str, tuple[str, ...] | None] = {}
+        for name in VARIABLE_FIELDS:
+            try:
+                checked[name] = check_variables(getattr(self, name), name)
+            except WapiFlowInputError as error:
+                raise WapiFlowInputError(
+                    f"{error.message} (the operator's {name}, used for every recipient without their own); "
+                    "nothing was sent"
+                ) from None
+        return checked
 
     def _prepare(self) -> dict[str, Any]:
-        template = self.hook.get_template(self.template)
+        self._shared = self._operator_variables()
+        template = self.hook.get_template(self.template, language=self.language)
         status = template_status(template)
         if status is not TemplateStatus.APPROVED:
             state = status.name.lower() if status is not None else f"in status {template.get('status')!r}"
@@ -400,21 +436,29 @@ class SendTemplateOperator(_BulkSendOperator):
         self.log.info("Sending template %r (id %d)", template.get("name"), self._template_id)
         return {"template_id": self._template_id, "template_name": template.get("name")}
 
-    def _variables(self, recipient: Recipient) -> tuple[Sequence[Any] | None, Sequence[Any] | None]:
-        body = recipient.body_variables if recipient.body_variables is not None else self.body_variables
-        header = recipient.header_variables if recipient.header_variables is not None else self.header_variables
+    def _variables(self, recipient: Recipient) -> tuple[Sequence[str] | None, Sequence[str] | None]:
+        body = recipient.body_variables if recipient.body_variables is not None else self._shared["body_variables"]
+        header = (
+            recipient.header_variables if recipient.header_variables is not None else self._shared["header_variables"]
+        )
         return body, header
 
     def _request(self, recipient: Recipient) -> api.ApiRequest:
         body, header = self._variables(recipient)
         for name, values in (("body_variables", body), ("header_variables", header)):
             needed, given = self._needs[name], len(values or ())
-            if needed != given:
-                raise WapiFlowInputError(
-                    f"the template expects {needed} {name} ({{{{1}}}}..{{{{{needed}}}}}), got {given}"
-                    if needed
-                    else f"the template has no placeholders for {name}, got {given}"
+            if needed == given:
+                continue
+            if not needed:
+                raise WapiFlowInputError(f"the template has no placeholders for {name}, got {given}")
+            problem = f"the template expects {needed} {name} ({{{{1}}}}..{{{{{needed}}}}}), got {given}"
+            if values is None:
+                # Nothing given anywhere: the operator-level argument is what most DAGs want.
+                problem += (
+                    f": give the operator's {name}=[...] argument (shared by every recipient) or "
+                    f"'{name}' in each recipient dict"
                 )
+            raise WapiFlowInputError(problem)
         return api.send_template_message(
             recipient.phone.mobile_code,
             recipient.phone.mobile,
@@ -425,7 +469,7 @@ class SendTemplateOperator(_BulkSendOperator):
         )
 
 
-class SendMessageOperator(_BulkSendOperator):
+class SendMessageOperator(MaskedRenderedFields, _BulkSendOperator):
     """
     Send a free-form WhatsApp message (text, one media file, a location, a CTA URL or a list) to many recipients.
 
@@ -446,12 +490,14 @@ class SendMessageOperator(_BulkSendOperator):
     :param longitude: with ``latitude``, send a location.
     :param cta_url_id: a CTA URL configured in WapiFlow.
     :param interactive_list_id: an interactive list configured in WapiFlow.
+    :param default_region: an ISO country (``"ES"``) for phones written without '+'.
     """
 
     template_fields: Sequence[str] = (
         "recipients", "message", "image", "document", "video", "audio", "from_number",
     )  # fmt: skip
     template_fields_renderers = {"recipients": "json"}
+    personal_fields = ("recipients",)
     _extra_recipient_keys = ("message",)
     ui_color = "#25d366"
 
@@ -468,9 +514,11 @@ class SendMessageOperator(_BulkSendOperator):
         longitude: float | None = None,
         cta_url_id: int | None = None,
         interactive_list_id: int | None = None,
+        default_region: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(recipients=recipients, **kwargs)
+        self.default_region = check_region(default_region)
         self.message = message
         self.image = image
         self.document = document
