@@ -76,9 +76,8 @@ def _run_send_message(run_dag: RunDag, sim: WapiFlowSimulator) -> None:
 
 def _run_failure_alert(run_dag: RunDag, sim: WapiFlowSimulator) -> None:
     sim.add_contact("On-call", "Engineer", "34", "699000111")
-    template = sim.add_template(
-        "airflow_task_failed", "Airflow: task {{1}} of DAG {{2}} failed (try {{3}}). Logs: {{4}}"
-    )
+    # The simulator seeds the template the example uses, as users get it with the CLI.
+    template = next(t for t in sim.templates() if t["name"] == "airflow_task_failed")
     assert run_dag("wapiflow_failure_alert.py").succeeded
     assert sim.messages(direction="sent") == []
     failed = run_dag("wapiflow_failure_alert.py", run_conf={"fail": True})
