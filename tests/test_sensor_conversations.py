@@ -24,6 +24,7 @@ CODE, MOBILE = "34", "600111222"
 PHONE = f"+{CODE}{MOBILE}"
 LAST = "2026-11-25T10:00:05Z"
 SECRET = "wapiflow-test-secret"
+MASKED = "+********222"
 
 
 @pytest.fixture
@@ -111,7 +112,10 @@ def test_poke(sim: WapiFlowSimulator, case: PokeCase) -> None:
     if case.done:
         assert conversation is not None
         assert result.xcom_value["id"] == conversation["id"]
-        assert result.xcom_value["contact"]["mobile"] == MOBILE
+        # Masked XCom (issue 15 point 15): ids, status, times, the masked phone; no names, no number.
+        assert result.xcom_value["phone"] == MASKED
+        assert "contact" not in result.xcom_value
+        assert MOBILE not in json.dumps(result.xcom_value)
     else:
         assert result.xcom_value is None
 
@@ -297,15 +301,18 @@ def test_dag_deferrable_waits_for_the_reply(sim: WapiFlowSimulator, run_dag: Cal
     result = run_dag("conversation_dags.py", dag_id="conversation_approval_deferrable")
     assert result.succeeded, result.task_states
     waited = result.xcoms["wait"]
-    [conversation] = sim.conversations()
+    # The split (§7.4): the send opened the API conversation, the reply the account's; the sensor follows the reply.
+    api_side, conversation = sim.conversations()
+    assert (api_side["whatsapp_account_id"], conversation["whatsapp_account_id"]) == (0, 1)
     assert waited["id"] == conversation["id"]
-    assert waited["contact"]["mobile"] == MOBILE
+    assert waited["phone"] == MASKED
+    assert "García" not in json.dumps(waited) and MOBILE not in json.dumps(waited)
     sent_at = datetime.fromisoformat(result.xcoms["send"]["finished_at"].replace("Z", "+00:00"))
     replied_at = datetime.fromisoformat(waited["last_message_at"].replace("Z", "+00:00"))
     assert replied_at.replace(microsecond=0) > sent_at.replace(microsecond=0)
     assert [m["message"] for m in sim.messages(direction="received")] == ["Approved"]
     assert result.xcoms["close"] == {"conversation_id": conversation["id"], "status": 1}
-    assert sim.conversations()[0]["status"] == ConversationStatus.DONE
+    assert [c["status"] for c in sim.conversations()] == [0, ConversationStatus.DONE]
     # One check on the worker before deferring, then the trigger's polls.
     assert sim.request_count(path_prefix="inbox/conversation-list") >= 2
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
+from airflow_provider_wapiflow.conversations import public_conversation
 from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
 from airflow_provider_wapiflow.sensors._conversation_match import (
@@ -96,6 +97,7 @@ class ConversationSensor(BaseSensorOperator):
         "mobile",
         "statuses",
         "updated_after",
+        "replied_after",
     )
     ui_color = "#dcf8c6"
 
@@ -108,6 +110,7 @@ class ConversationSensor(BaseSensorOperator):
         mobile: str | int | None = None,
         statuses: ConversationStatus | int | str | Sequence[ConversationStatus | int | str] | None = None,
         updated_after: Any = None,
+        replied_after: Any = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         wapiflow_conn_id: str = "wapiflow_default",
         **kwargs: Any,
@@ -119,12 +122,15 @@ class ConversationSensor(BaseSensorOperator):
             parse_statuses(statuses)
         if updated_after is not None and not is_templated(updated_after):
             parse_datetime(updated_after, "updated_after")
+        if replied_after is not None and not is_templated(replied_after) and not isinstance(replied_after, Mapping):
+            parse_datetime(replied_after, "replied_after")
         self.conversation_id = conversation_id
         self.phone = phone
         self.mobile_code = mobile_code
         self.mobile = mobile
         self.statuses = statuses
         self.updated_after = updated_after
+        self.replied_after = replied_after
         self.deferrable = deferrable
         self.wapiflow_conn_id = wapiflow_conn_id
 
@@ -143,6 +149,7 @@ class ConversationSensor(BaseSensorOperator):
                 mobile=self.mobile,
                 statuses=self.statuses,
                 updated_after=self.updated_after,
+                replied_after=self.replied_after,
             )
         except WapiFlowInputError as error:
             raise AirflowFailException(f"{type(self).__name__} {self.task_id!r}: {error.message}") from error
@@ -161,9 +168,12 @@ class ConversationSensor(BaseSensorOperator):
             return PokeReturnValue(is_done=False)
         except AirflowNotFoundException as error:  # the connection does not exist
             raise AirflowFailException(f"Stopped waiting for {description}: {error}") from error
+        if check.fatal:
+            raise AirflowFailException(f"Stopped waiting for {description}: {check.fatal}")
         if check.done:
             self.log.info("%s: conditions met", description)
-            return PokeReturnValue(is_done=True, xcom_value=check.conversation)
+            xcom = public_conversation(check.conversation) if check.conversation else None
+            return PokeReturnValue(is_done=True, xcom_value=xcom)
         self.log.info("Waiting for %s: %s", description, check.reason)
         return PokeReturnValue(is_done=False)
 

@@ -13,6 +13,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_wapiflow.conversations import public_conversation
 from airflow_provider_wapiflow.exceptions import WapiFlowError, redact
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
 from airflow_provider_wapiflow.sensors._conversation_match import ConversationQuery, check_async, is_fatal
@@ -39,6 +40,8 @@ class ConversationTrigger(BaseTrigger):
     :param mobile: the contact's national number, digits only.
     :param statuses: status values (ints) the conversation must have; None: any.
     :param updated_after: ISO 8601 time the last message must be later than (whole seconds, UTC).
+    :param replied_after: ISO 8601 time the customer must have written after (see
+        :meth:`~airflow_provider_wapiflow.sensors._conversation_match.ConversationQuery.unmet`).
     :param poll_interval: seconds between two checks.
     :param end_time: Unix time at which to give up with a ``"timeout"`` event; None: never.
     :param wapiflow_conn_id: the Airflow connection to WapiFlow.
@@ -52,6 +55,7 @@ class ConversationTrigger(BaseTrigger):
         mobile: str | None = None,
         statuses: list[int] | None = None,
         updated_after: str | None = None,
+        replied_after: str | None = None,
         poll_interval: float = 60.0,
         end_time: float | None = None,
         wapiflow_conn_id: str = "wapiflow_default",
@@ -64,6 +68,7 @@ class ConversationTrigger(BaseTrigger):
             mobile=mobile,
             statuses=statuses,
             updated_after=updated_after,
+            replied_after=replied_after,
         )
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time) if end_time is not None else None
@@ -106,12 +111,15 @@ class ConversationTrigger(BaseTrigger):
                 except AirflowNotFoundException as error:  # the connection does not exist
                     return _error(f"Stopped waiting for {description}: {error}", fatal=True)
                 else:
+                    if check.fatal:
+                        return _error(f"Stopped waiting for {description}: {check.fatal}", fatal=True)
                     if check.done:
                         self.log.info("%s: conditions met", description)
                         return {
                             "status": "success",
                             "message": f"{description}: conditions met",
-                            "conversation": check.conversation,
+                            # Stored in the metadata database as the task's next_kwargs: no personal data.
+                            "conversation": public_conversation(check.conversation) if check.conversation else None,
                         }
                     if check.reason != last_reason:
                         self.log.info("Waiting for %s: %s", description, check.reason)
