@@ -19,6 +19,22 @@ from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
 from airflow_provider_wapiflow.sensors._conversation_match import ConversationQuery, check_async, is_fatal
 
 
+#: The longest wait between two polls after failures (seconds).
+MAX_BACKOFF = 600.0
+
+
+def backoff_wait(poll_interval: float, failures: int) -> float:
+    """
+    Seconds until the next poll after ``failures`` polls in a row failed (0: the last one worked).
+
+    The hook has already retried each request with its own back-off; a poll that still failed doubles
+    the wait, from ``poll_interval`` up to :data:`MAX_BACKOFF` (or ``poll_interval`` if longer).
+    """
+    if failures <= 0:
+        return poll_interval
+    return min(poll_interval * 2 ** min(failures, 16), max(poll_interval, MAX_BACKOFF))
+
+
 class ConversationTrigger(BaseTrigger):
     """
     Poll WapiFlow from the triggerer until a conversation meets the sensor's conditions.
@@ -33,7 +49,8 @@ class ConversationTrigger(BaseTrigger):
       conversation id, bad input…) or the trigger itself failed; ``fatal`` says whether a task
       retry could help.
 
-    Transient WapiFlow failures are retried by the hook and otherwise count as "not yet".
+    Transient WapiFlow failures are retried by the hook and otherwise count as "not yet"; each poll
+    that failed in a row doubles the wait before the next one (:func:`backoff_wait`).
 
     :param conversation_id: the conversation's id; or give ``mobile_code`` + ``mobile``.
     :param mobile_code: the contact's country code, digits only.
@@ -100,6 +117,7 @@ class ConversationTrigger(BaseTrigger):
         hook = WapiFlowAsyncHook(self.wapiflow_conn_id)
         description = self.query.describe()
         last_reason = None
+        failures = 0
         try:
             while True:
                 try:
@@ -107,10 +125,12 @@ class ConversationTrigger(BaseTrigger):
                 except WapiFlowError as error:
                     if is_fatal(error):
                         return _error(f"Stopped waiting for {description}: {error.message}", fatal=True)
+                    failures += 1
                     self.log.warning("Checking %s failed, will try again: %s", description, error.message)
                 except AirflowNotFoundException as error:  # the connection does not exist
                     return _error(f"Stopped waiting for {description}: {error}", fatal=True)
                 else:
+                    failures = 0
                     if check.fatal:
                         return _error(f"Stopped waiting for {description}: {check.fatal}", fatal=True)
                     if check.done:
@@ -124,7 +144,7 @@ class ConversationTrigger(BaseTrigger):
                     if check.reason != last_reason:
                         self.log.info("Waiting for %s: %s", description, check.reason)
                         last_reason = check.reason
-                wait = self.poll_interval
+                wait = backoff_wait(self.poll_interval, failures)
                 if self.end_time is not None:
                     remaining = self.end_time - time.time()
                     if remaining <= 0:
