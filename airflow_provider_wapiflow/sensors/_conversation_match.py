@@ -196,6 +196,9 @@ def replied_after_from(value: Any, phone: Phone | None, field: str = "replied_af
             "their delivery time, or pass a datetime"
         )
     delivered = value.get("delivered_at")
+    if not isinstance(delivered, Mapping) and value.get("started_at"):
+        # A summary from before ``delivered_at`` existed: its try's start is earlier than any of its deliveries.
+        return parse_datetime(value["started_at"], f"{field}['started_at']")
     if not isinstance(delivered, Mapping):
         raise WapiFlowInputError(
             f"'{field}': the send summary has no 'delivered_at' (got keys {sorted(map(str, value))[:12]}); "
