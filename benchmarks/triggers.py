@@ -146,7 +146,9 @@ async def _measure_watchers(args: dict[str, Any]) -> dict[str, Any]:
 
     async def watch(mobile_number: str) -> None:
         nonlocal events
-        trigger = WapiFlowConversationEventTrigger(name=f"w{mobile_number}", search=mobile_number, poll_interval=interval)
+        trigger = WapiFlowConversationEventTrigger(
+            name=f"w{mobile_number}", search=mobile_number, poll_interval=interval
+        )
         async for _ in trigger.run():
             events += 1  # nobody writes during the benchmark: an event would skew the figures
 
@@ -168,7 +170,9 @@ async def _measure_watchers(args: dict[str, Any]) -> dict[str, Any]:
     tasks: list[asyncio.Task[Any]] = []
     loop = asyncio.get_running_loop()
     for position, number in enumerate(mobiles):  # spread over one interval, as a triggerer starts them
-        loop.call_later(position * interval / len(mobiles), lambda n=number: tasks.append(asyncio.create_task(watch(n))))
+        loop.call_later(
+            position * interval / len(mobiles), lambda n=number: tasks.append(asyncio.create_task(watch(n)))
+        )
     await until(lambda: polls - first >= len(mobiles), interval + 300)
     running = rss_mb()
     window_polls, window_requests = polls, requests

@@ -306,7 +306,8 @@ def test_dag_deferrable_waits_for_the_reply(sim: WapiFlowSimulator, run_dag: Cal
     assert (api_side["whatsapp_account_id"], conversation["whatsapp_account_id"]) == (0, 1)
     assert waited["id"] == conversation["id"]
     assert waited["phone"] == MASKED
-    assert "García" not in json.dumps(waited) and MOBILE not in json.dumps(waited)
+    assert "García" not in json.dumps(waited)
+    assert MOBILE not in json.dumps(waited)
     sent_at = datetime.fromisoformat(result.xcoms["send"]["finished_at"].replace("Z", "+00:00"))
     replied_at = datetime.fromisoformat(waited["last_message_at"].replace("Z", "+00:00"))
     assert replied_at.replace(microsecond=0) > sent_at.replace(microsecond=0)
@@ -495,8 +496,8 @@ def test_replied_after_bad_input_is_named(sim: WapiFlowSimulator, kwargs: dict[s
 
 
 def test_replied_after_capped_summary_falls_back_to_the_earliest_delivery(sim: WapiFlowSimulator) -> None:
-    from airflow_provider_wapiflow.sensors._conversation_match import DELIVERED_AT_CAP, replied_after_from
     from airflow_provider_wapiflow.models import Phone
+    from airflow_provider_wapiflow.sensors._conversation_match import DELIVERED_AT_CAP, replied_after_from
 
     summary = {
         "delivered_at": {f"k{i}": "2026-11-25T10:00:09Z" for i in range(DELIVERED_AT_CAP)},

@@ -19,8 +19,8 @@ from airflow_provider_wapiflow.triggers import events as events_module
 from airflow_provider_wapiflow.triggers.conversations import MAX_BACKOFF, backoff_wait
 from airflow_provider_wapiflow.triggers.events import (
     WATERMARK_KEY,
-    Watermark,
     WapiFlowConversationEventTrigger,
+    Watermark,
 )
 
 ANA, BOB = ("34", "600111222"), ("34", "600333444")
@@ -133,7 +133,8 @@ def test_serializes_to_json_only_without_the_secret() -> None:
     classpath, kwargs = trigger.serialize()
     assert classpath == CLASSPATH
     as_json = json.dumps(kwargs)
-    assert SECRET not in as_json and json.loads(as_json) == kwargs
+    assert SECRET not in as_json
+    assert json.loads(as_json) == kwargs
     assert kwargs == {
         "name": "replies",
         "activity": True,
@@ -194,7 +195,8 @@ def test_new_reply_fires_once_with_a_masked_payload(sim: WapiFlowSimulator) -> N
             "watcher": "replies",
         }
     ]
-    assert ANA[1] not in json.dumps(events) and "García" not in json.dumps(events)
+    assert ANA[1] not in json.dumps(events)
+    assert "García" not in json.dumps(events)
     # Nothing new: no event, and the watermark does not move.
     assert _poll(trigger, after) == ([], after)
 
@@ -330,7 +332,8 @@ def test_fatal_auth_error_fires_nothing_and_retries_slowly(
     sim.simulate_reply(*ANA, "Hi")
     events, waits = _watch(_trigger(), [lambda: None], polls_per_step=2)
     assert events == []
-    assert waits and all(w == MAX_BACKOFF for w in waits)
+    assert waits
+    assert all(w == MAX_BACKOFF for w in waits)
     assert sim.request_count(path_prefix="inbox/conversation-list") == len(waits)  # one request per poll, no hot loop
     assert "not-the-secret" not in caplog.text
 

@@ -18,7 +18,6 @@ from airflow_provider_wapiflow.exceptions import WapiFlowError, redact
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
 from airflow_provider_wapiflow.sensors._conversation_match import ConversationQuery, check_async, is_fatal
 
-
 #: The longest wait between two polls after failures (seconds).
 MAX_BACKOFF = 600.0
 
@@ -32,7 +31,7 @@ def backoff_wait(poll_interval: float, failures: int) -> float:
     """
     if failures <= 0:
         return poll_interval
-    return min(poll_interval * 2 ** min(failures, 16), max(poll_interval, MAX_BACKOFF))
+    return float(min(poll_interval * 2 ** min(failures, 16), max(poll_interval, MAX_BACKOFF)))
 
 
 class ConversationTrigger(BaseTrigger):

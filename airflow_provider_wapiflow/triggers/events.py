@@ -234,7 +234,7 @@ class WapiFlowConversationEventTrigger(BaseEventTrigger):
         replay_existing: bool = False,
         wapiflow_conn_id: str = "wapiflow_default",
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         if not isinstance(name, str) or not name.strip():
             raise WapiFlowInputError("'name' must be a non-empty string naming the watcher")
         if float(poll_interval) <= 0:
@@ -277,7 +277,9 @@ class WapiFlowConversationEventTrigger(BaseEventTrigger):
         try:
             stored = Watermark.from_json(await store.aget(WATERMARK_KEY))
         except (ValueError, KeyError) as error:  # several assets on one trigger: no single accessor
-            self.log.warning("No asset state store for watcher %r, keeping the watermark in memory: %s", self.name, error)
+            self.log.warning(
+                "No asset state store for watcher %r, keeping the watermark in memory: %s", self.name, error
+            )
             self.asset_state_store = None
             return None
         if stored is not None and stored.filter != self.filter.signature():
@@ -315,9 +317,7 @@ class WapiFlowConversationEventTrigger(BaseEventTrigger):
 
     def baseline(self) -> Watermark:
         """What a watcher that has seen nothing starts from (with ``replay_existing`` everything is new)."""
-        return Watermark(
-            in_status=[] if self.filter.status is not None else None, filter=self.filter.signature()
-        )
+        return Watermark(in_status=[] if self.filter.status is not None else None, filter=self.filter.signature())
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll for ever; yield one event per change; keep the watermark in the asset state store."""
@@ -348,13 +348,22 @@ class WapiFlowConversationEventTrigger(BaseEventTrigger):
                         self.log.info("Watcher %r: baseline taken (%s)", self.name, new.to_json())
                     first = False
                     for payload in events:
-                        self.log.info("Watcher %r: conversation %s changed: %s", self.name, payload["conversation_id"], payload["changed"])
-                        yield TriggerEvent(payload)
+                        self.log.info(
+                            "Watcher %r: conversation %s changed: %s",
+                            self.name,
+                            payload["conversation_id"],
+                            payload["changed"],
+                        )
+                        yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
                     if new != watermark:
                         # After the events are handed over: a crash in between fires them again rather than losing them.
                         await self.save_watermark(new)
                         watermark = new
-                wait = max(self.poll_interval, MAX_BACKOFF) if failures == _FATAL else backoff_wait(self.poll_interval, failures)
+                wait = (
+                    max(self.poll_interval, MAX_BACKOFF)
+                    if failures == _FATAL
+                    else backoff_wait(self.poll_interval, failures)
+                )
                 await _sleep(wait)
         finally:
             await hook.close()
@@ -380,8 +389,8 @@ async def _take_until_older(listing: AsyncIterator[dict[str, Any]], since: str |
 __all__ = [
     "WATERMARK_KEY",
     "ConversationFilter",
-    "Watermark",
     "WapiFlowConversationEventTrigger",
+    "Watermark",
     "entered_status",
     "event_payload",
     "new_activity",

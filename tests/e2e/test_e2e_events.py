@@ -98,7 +98,7 @@ def test_a_reply_starts_exactly_one_dag_run(
 
         latencies = []
         for count, who in enumerate((BOB, EVA), start=1):
-            run, to_queued, to_start = _reply_and_time_the_run(sim, rest, deployment, who, before=count - 1)
+            _run, to_queued, to_start = _reply_and_time_the_run(sim, rest, deployment, who, before=count - 1)
             latencies.append((to_queued, to_start))
             print(f"events: reply -> DAG run queued {to_queued:.2f} s, started {to_start:.2f} s (poll {POLL} s)")
             assert to_queued <= 2 * POLL + 1.0, f"run queued {to_queued:.2f} s after the reply"
@@ -117,12 +117,17 @@ def test_a_reply_starts_exactly_one_dag_run(
         # The triggerer goes away; Ana writes; the restarted triggerer fires her reply once, nothing else.
         (triggerer,) = [p for p in deployment.processes if p.name == "triggerer"]
         triggerer.stop()
+        deployment.processes.remove(triggerer)  # stopped on purpose: not a crash for check_alive
         time.sleep(1.02 - time.time() % 1)
         sim.simulate_reply(*ANA, "Anyone there?")
-        deployment.processes.remove(triggerer)
         deployment.start("triggerer", "triggerer", "--skip-serve-logs")
-        wait_until(lambda: True if len(_runs(rest)) == 3 else None, timeout=90, interval=0.3,
-                   what="the run for the reply made while the triggerer was down", alive=deployment.check_alive)  # fmt: skip
+        wait_until(
+            lambda: True if len(_runs(rest)) == 3 else None,
+            timeout=90,
+            interval=0.3,
+            what="the run for the reply made while the triggerer was down",
+            alive=deployment.check_alive,
+        )
         _wait_polls(sim, deployment, 3)
         assert len(_runs(rest)) == 3
         print(f"events: latencies (queued, started) {[(round(q, 2), round(s, 2)) for q, s in latencies]}")
