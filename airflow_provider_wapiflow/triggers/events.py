@@ -50,9 +50,9 @@ class Watermark:
     """
     What the watcher has already seen; JSON in the asset state store.
 
-    :param since: the latest ``last_message_at`` seen on a reply conversation (WapiFlow's clock, ISO);
-        None: nothing seen (every activity is new).
-    :param at_since: ids of the reply conversations whose ``last_message_at`` is exactly ``since``
+    :param since: the latest ``last_message_at`` seen (WapiFlow's clock, ISO); None: nothing seen
+        (every activity is new).
+    :param at_since: ids of the conversations whose ``last_message_at`` is exactly ``since``
         (WapiFlow keeps whole seconds: two replies can share a second).
     :param in_status: ids of the reply conversations that had the watched status; None: not watched.
     :param filter: the filter this watermark was taken with; another filter starts a new baseline.
@@ -146,14 +146,18 @@ def new_activity(
         moment, cid = _lma(conversation), _id(conversation)
         if moment is None or (since is not None and moment < since):
             break  # ordered by last_message_at: nothing further down is newer
-        if cid is None or is_api_conversation(conversation):
-            continue  # our own sends move the API conversations: never a customer's activity
-        if since is None or moment > since or cid not in seen_at_since:
-            changed.append(dict(conversation))
+        if cid is None:
+            continue
+        # The watermark follows every conversation, so that the next poll's scan stops early even when
+        # only our own sends moved; events come only from reply conversations.
         if newest is None or moment > newest:
             newest, at_newest = moment, {cid}
         elif moment == newest:
             at_newest.add(cid)
+        if is_api_conversation(conversation):
+            continue  # our own sends move the API conversations: never a customer's activity
+        if since is None or moment > since or cid not in seen_at_since:
+            changed.append(dict(conversation))
     return changed, (_iso(newest) if newest else None), sorted(at_newest)
 
 
