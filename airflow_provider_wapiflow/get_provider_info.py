@@ -41,7 +41,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "WapiFlow",
-                "python-modules": ["airflow_provider_wapiflow.triggers.conversations"],
+                "python-modules": [
+                    "airflow_provider_wapiflow.triggers.conversations",
+                    "airflow_provider_wapiflow.triggers.events",
+                ],
             }
         ],
         "notifications": ["airflow_provider_wapiflow.notifications.wapiflow.WapiFlowNotifier"],

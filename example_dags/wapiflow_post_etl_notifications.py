@@ -91,8 +91,9 @@ with DAG(
     wait_for_reply = ConversationSensor(
         task_id="wait_for_reply",
         phone="{{ params.reply_from }}",
-        # "the customer wrote after we sent": the send summary says when the batch finished
-        updated_after="{{ ti.xcom_pull(task_ids='send_order_shipped')['finished_at'] }}",
+        # "the customer wrote after our message": the send summary holds when the first try delivered
+        # to each phone, so neither a task retry nor our own later sends can hide or fake the answer
+        replied_after=send_order_shipped.output,
         deferrable=True,
         poke_interval=5,
         timeout=6 * 60 * 60,

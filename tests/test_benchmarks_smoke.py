@@ -22,6 +22,8 @@ KEYS = (
     "parse_import_ms",
     "trigger_kb_each",
     "trigger_cpu_ms_per_poll",
+    "watcher_kb_each",
+    "watcher_cpu_ms_per_poll",
     "upsert_seconds",
     "upsert_ideal_seconds",
     "upsert_naive_seconds",

@@ -57,7 +57,8 @@ def test_post_etl_example_end_to_end(run_dag: RunDag, wapiflow_connection: WapiF
     )
     assert sorted(m["body_variables"][1] for m in sent) == ["A-1001", "A-1002", "A-1003", "A-1004", "A-1005"]
     conversation = result.xcoms["wait_for_reply"]
-    assert conversation["contact"]["mobile"] in ("600111201", 600111201)
+    assert conversation["phone"] == "+********201"  # the sensor's XCom is masked
+    assert conversation["whatsapp_account_id"] != 0  # the conversation where the reply arrived
     closed = next(c for c in sim.conversations() if c["id"] == conversation["id"])
     assert closed["status"] == ConversationStatus.DONE
     assert result.task_states["close_conversation"] == "success"
@@ -96,7 +97,19 @@ def _run_wait_for_done(run_dag: RunDag, sim: WapiFlowSimulator) -> None:
     assert result.xcoms["close_ticket"] == {"ticket": "T-7", "conversation_id": conversation["id"], "status": 1}
 
 
+def _run_customer_replies(run_dag: RunDag, sim: WapiFlowSimulator) -> None:
+    # Under dag.test() no watcher runs, so there are no triggering events: nothing to flag. The
+    # event-driven path runs under a real triggerer in tests/e2e/test_e2e_events.py.
+    sim.add_contact("Ana", "Ruiz", "34", "600111201")
+    sim.simulate_reply("34", "600111201", "Hello")
+    result = run_dag("wapiflow_customer_replies.py")
+    assert result.succeeded, result.task_states
+    assert result.xcoms["replied_conversations"] == []
+    assert [c["status"] for c in sim.conversations()] == [0]
+
+
 _RUNNERS: dict[str, Callable[[RunDag, WapiFlowSimulator], None]] = {
+    "wapiflow_customer_replies": _run_customer_replies,
     "wapiflow_send_message": _run_send_message,
     "wapiflow_failure_alert": _run_failure_alert,
     "wapiflow_wait_for_done": _run_wait_for_done,

@@ -115,3 +115,37 @@ def test_phone_without_conversation_is_not_found(sim: WapiFlowSimulator) -> None
 def test_unknown_conversation_id_is_not_found(sim: WapiFlowSimulator) -> None:
     with pytest.raises(WapiFlowNotFoundError, match="Conversation not found"):
         _operator(conversation_id=999, status="DONE").execute({})
+
+
+# --- the conversation split (reference §7.4, issue 12 point 7) ----------------------------------------
+
+
+def test_by_phone_sets_the_conversation_where_replies_arrive(sim: WapiFlowSimulator) -> None:
+    """After a send and a reply the contact has two conversations; agents only see the account's one."""
+    from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+
+    WapiFlowHook().send_message(CODE, MOBILE, "Your order shipped")
+    sim.simulate_reply(CODE, MOBILE, "Thanks")
+    WapiFlowHook().send_message(CODE, MOBILE, "You're welcome")  # moves the API conversation: the latest now
+    api_side, replies = sim.conversations()
+    assert (api_side["whatsapp_account_id"], replies["whatsapp_account_id"]) == (0, 1)
+    assert api_side["last_message_at"] >= replies["last_message_at"]
+    result = _operator(phone=PHONE, status="DONE").execute({})
+    assert result == {"conversation_id": replies["id"], "status": 1}
+    assert (_status_of(sim, replies["id"]), _status_of(sim, api_side["id"])) == (1, 0)
+
+
+def test_by_phone_with_only_the_api_conversation_is_not_found(sim: WapiFlowSimulator) -> None:
+    api_side = sim.add_conversation(CODE, MOBILE, whatsapp_account_id=0)
+    with pytest.raises(WapiFlowNotFoundError, match=r"only the API's conversation .*Pass conversation_id") as info:
+        _operator(phone=PHONE, status="DONE").execute({})
+    assert MOBILE not in str(info.value)
+    assert sim.request_count(method="POST") == 0
+    # On purpose, by id, it can still be changed.
+    assert _operator(conversation_id=api_side["id"], status="DONE").execute({})["conversation_id"] == api_side["id"]
+
+
+def test_by_phone_when_the_customer_wrote_first_sets_the_shared_conversation(sim: WapiFlowSimulator) -> None:
+    sim.simulate_reply(CODE, MOBILE, "Hi!")
+    (shared,) = sim.conversations()
+    assert _operator(phone=PHONE, status=3).execute({}) == {"conversation_id": shared["id"], "status": 3}

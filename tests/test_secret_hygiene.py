@@ -117,14 +117,12 @@ def test_no_secret_and_no_phone_in_logs_xcoms_rendered_fields_or_exceptions(
     with_phones = {
         f"{task} {key}" for (task, key), value in xcoms.items() if leaks(json.dumps(value, default=str), full_phones)
     }
-    # The one exception, reported: the sensor returns WapiFlow's conversation object, and its contact holds
-    # the number (a documented contract, asserted in test_sensor_conversations.py).
-    assert with_phones == {"wait_reply return_value", "wait_done return_value"}
+    # The sensor's XCom is masked too (issue 15 point 15): ids, status, times and the masked phone only.
+    assert with_phones == set()
     for task in ("wait_reply", "wait_done"):
         sensed = dict(xcoms[(task, "return_value")])
-        assert sensed["contact"]["mobile"] == WAITS_FOR[2]
-        sensed["contact"] = {k: v for k, v in sensed["contact"].items() if k != "mobile"}
-        assert leaks(json.dumps(sensed), full_phones) == []
+        assert sensed["phone"] == mask_phone(f"+34{WAITS_FOR[2]}")
+        assert "contact" not in sensed
 
     # The operators' recipients and contacts are stored masked (PersonalRows); the sensor's and the
     # conversation operator's single phone field still is the user's input (reported).

@@ -24,6 +24,7 @@ CODE, MOBILE = "34", "600111222"
 PHONE = f"+{CODE}{MOBILE}"
 LAST = "2026-11-25T10:00:05Z"
 SECRET = "wapiflow-test-secret"
+MASKED = "+********222"
 
 
 @pytest.fixture
@@ -111,7 +112,10 @@ def test_poke(sim: WapiFlowSimulator, case: PokeCase) -> None:
     if case.done:
         assert conversation is not None
         assert result.xcom_value["id"] == conversation["id"]
-        assert result.xcom_value["contact"]["mobile"] == MOBILE
+        # Masked XCom (issue 15 point 15): ids, status, times, the masked phone; no names, no number.
+        assert result.xcom_value["phone"] == MASKED
+        assert "contact" not in result.xcom_value
+        assert MOBILE not in json.dumps(result.xcom_value)
     else:
         assert result.xcom_value is None
 
@@ -297,15 +301,19 @@ def test_dag_deferrable_waits_for_the_reply(sim: WapiFlowSimulator, run_dag: Cal
     result = run_dag("conversation_dags.py", dag_id="conversation_approval_deferrable")
     assert result.succeeded, result.task_states
     waited = result.xcoms["wait"]
-    [conversation] = sim.conversations()
+    # The split (§7.4): the send opened the API conversation, the reply the account's; the sensor follows the reply.
+    api_side, conversation = sim.conversations()
+    assert (api_side["whatsapp_account_id"], conversation["whatsapp_account_id"]) == (0, 1)
     assert waited["id"] == conversation["id"]
-    assert waited["contact"]["mobile"] == MOBILE
+    assert waited["phone"] == MASKED
+    assert "García" not in json.dumps(waited)
+    assert MOBILE not in json.dumps(waited)
     sent_at = datetime.fromisoformat(result.xcoms["send"]["finished_at"].replace("Z", "+00:00"))
     replied_at = datetime.fromisoformat(waited["last_message_at"].replace("Z", "+00:00"))
     assert replied_at.replace(microsecond=0) > sent_at.replace(microsecond=0)
     assert [m["message"] for m in sim.messages(direction="received")] == ["Approved"]
     assert result.xcoms["close"] == {"conversation_id": conversation["id"], "status": 1}
-    assert sim.conversations()[0]["status"] == ConversationStatus.DONE
+    assert [c["status"] for c in sim.conversations()] == [0, ConversationStatus.DONE]
     # One check on the worker before deferring, then the trigger's polls.
     assert sim.request_count(path_prefix="inbox/conversation-list") >= 2
 
@@ -337,3 +345,163 @@ def test_dag_deferrable_wrong_secret_fails_without_retries(
     assert result.tries["wait"] == 1  # retries=3 in the DAG: an auth error is not retried
     # Most of this is dag.test()'s in-process API server starting; the sensor's timeout is 600 s.
     assert elapsed < 60, f"took {elapsed:.1f} s"
+
+
+# --- the conversation split and "the customer wrote after our message" (issues 12.7, 15.3) -----------
+
+
+def _summary(delivered: str, *, phone: str = PHONE, finished: str | None = None) -> dict[str, Any]:
+    """A send summary as the send operators return it (the keys the sensor reads)."""
+    from airflow_provider_wapiflow.models import phone_key
+
+    return {
+        "sent": 1,
+        "delivered_at": {phone_key(phone): delivered},
+        "first_delivered_at": delivered,
+        "started_at": delivered,
+        "finished_at": finished or delivered,
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _trigger_done(query_json: dict[str, Any]) -> dict[str, Any]:
+    """Run ConversationTrigger for one check (end_time already passing): its event."""
+    import asyncio
+
+    from airflow_provider_wapiflow.triggers.conversations import ConversationTrigger
+
+    trigger = ConversationTrigger(**query_json, poll_interval=0.1, end_time=time.time() + 0.3)
+
+    async def first() -> dict[str, Any]:
+        event = await asyncio.wait_for(anext(trigger.run()), 10)
+        return dict(event.payload)
+
+    return asyncio.run(first())
+
+
+def test_api_conversation_id_fails_fast_saying_to_wait_by_phone(sim: WapiFlowSimulator) -> None:
+    from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+
+    WapiFlowHook().send_message(CODE, MOBILE, "Approve?")
+    (api_side,) = sim.conversations()
+    assert api_side["whatsapp_account_id"] == 0
+    sensor = _sensor(conversation_id=api_side["id"], replied_after="2020-01-01T00:00:00Z")
+    with pytest.raises(AirflowFailException, match=r"created by WapiFlow's external API.*Wait by phone"):
+        sensor.poke({})
+    # The trigger makes the same decision, at once and fatally.
+    event = _trigger_done(sensor._query().to_json())
+    assert (event["status"], event["fatal"]) == ("error", True)
+    assert "Wait by phone" in event["message"]
+
+
+def test_by_phone_only_the_api_conversation_is_not_yet(sim: WapiFlowSimulator) -> None:
+    from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+
+    WapiFlowHook().send_message(CODE, MOBILE, "Approve?")
+    # Even "exists" and a status the API conversation has do not count: replies never arrive there.
+    assert _sensor(phone=PHONE).poke({}).is_done is False
+    assert _sensor(phone=PHONE, statuses=[0]).poke({}).is_done is False
+    sim.simulate_reply(CODE, MOBILE, "Yes")
+    result = _sensor(phone=PHONE, statuses=[0]).poke({})
+    assert result.is_done is True
+    assert result.xcom_value["whatsapp_account_id"] == 1
+
+
+def test_replied_after_is_not_satisfied_by_our_own_later_send(sim: WapiFlowSimulator) -> None:
+    from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+
+    now = datetime.now(timezone.utc)
+    first_delivery = _iso(now.replace(microsecond=0) - pendulum.duration(seconds=30))
+    hook = WapiFlowHook()
+    hook.send_message(CODE, MOBILE, "Your order shipped")  # opens the API conversation
+    # An earlier reply of the customer opened the account's conversation, last active an hour ago.
+    sim.add_conversation(CODE, MOBILE, last_message_at=_iso(now - pendulum.duration(hours=1)))
+    hook.send_message(CODE, MOBILE, "Reminder: reply YES")  # our own later send, 30 s after the cut-off
+    summary = _summary(first_delivery)
+    sensor = _sensor(phone=PHONE, replied_after=summary)
+    assert sensor.poke({}).is_done is False
+    assert _trigger_done(sensor._query().to_json())["status"] == "timeout"
+    # By phone, updated_after also looks only at the reply conversation now.
+    assert _sensor(phone=PHONE, updated_after=first_delivery).poke({}).is_done is False
+
+    sim.simulate_reply(CODE, MOBILE, "YES")
+    result = sensor.poke({})
+    assert result.is_done is True
+    assert result.xcom_value["whatsapp_account_id"] == 1
+    event = _trigger_done(sensor._query().to_json())
+    assert event["status"] == "success"
+    assert event["conversation"] == result.xcom_value  # one decision, one masked conversation
+
+
+def test_replied_after_a_reply_between_two_tries_is_not_missed(sim: WapiFlowSimulator) -> None:
+    """The cut-off is the FIRST try's delivery: a retry's later finished_at cannot hide the reply."""
+    base = datetime.now(timezone.utc).replace(microsecond=0) - pendulum.duration(minutes=5)
+    first_try = base
+    reply_at = base + pendulum.duration(seconds=3)
+    retry_finished = base + pendulum.duration(seconds=6)
+    sim.add_conversation(CODE, MOBILE, whatsapp_account_id=0, last_message_at=_iso(first_try))
+    sim.add_conversation(CODE, MOBILE, last_message_at=_iso(reply_at))
+    summary = _summary(_iso(first_try), finished=_iso(retry_finished))
+    # The old recipe misses it ...
+    assert _sensor(phone=PHONE, updated_after=summary["finished_at"]).poke({}).is_done is False
+    # ... the new condition does not, on the worker and in the triggerer alike.
+    sensor = _sensor(phone=PHONE, replied_after=summary)
+    assert sensor.poke({}).is_done is True
+    assert _trigger_done(sensor._query().to_json())["status"] == "success"
+    # A JSON or repr-rendered summary (Jinja without native rendering) works the same.
+    assert _sensor(phone=PHONE, replied_after=json.dumps(summary)).poke({}).is_done is True
+    assert _sensor(phone=PHONE, replied_after=repr(summary)).poke({}).is_done is True
+
+
+@pytest.mark.parametrize(
+    ("reply_offset", "shared", "done"),
+    [
+        (0, False, True),  # split: our sends never land in the reply conversation, the same second counts
+        (-1, False, False),  # a reply before our message
+        (0, True, False),  # shared: a message in the cut-off's second may be ours
+        (1, True, True),
+        (1, False, True),
+    ],
+)
+def test_replied_after_split_and_shared_cases(
+    sim: WapiFlowSimulator, reply_offset: int, shared: bool, done: bool
+) -> None:
+    cutoff = datetime.now(timezone.utc).replace(microsecond=0) - pendulum.duration(minutes=5)
+    last = _iso(cutoff + pendulum.duration(seconds=reply_offset))
+    if not shared:
+        sim.add_conversation(CODE, MOBILE, whatsapp_account_id=0, last_message_at=_iso(cutoff))
+    sim.add_conversation(CODE, MOBILE, last_message_at=last)
+    sensor = _sensor(phone=PHONE, replied_after=_iso(cutoff))
+    assert sensor.poke({}).is_done is done
+    event = _trigger_done(sensor._query().to_json())
+    assert event["status"] == ("success" if done else "timeout")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"phone": PHONE, "replied_after": {"sent": 0}}, "has no 'delivered_at'"),
+        ({"phone": "+34600999999", "replied_after": _summary("2026-11-25T10:00:00Z")}, r"no delivery to \+\*+999"),
+        ({"conversation_id": 5, "replied_after": _summary("2026-11-25T10:00:00Z")}, "give the customer's 'phone'"),
+        ({"phone": PHONE, "replied_after": "yesterday-ish"}, "'replied_after' must be a datetime"),
+    ],
+)
+def test_replied_after_bad_input_is_named(sim: WapiFlowSimulator, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises((AirflowFailException, WapiFlowInputError), match=message):
+        _sensor(**kwargs).poke({})
+    assert sim.request_count() == 0
+
+
+def test_replied_after_capped_summary_falls_back_to_the_earliest_delivery(sim: WapiFlowSimulator) -> None:
+    from airflow_provider_wapiflow.models import Phone
+    from airflow_provider_wapiflow.sensors._conversation_match import DELIVERED_AT_CAP, replied_after_from
+
+    summary = {
+        "delivered_at": {f"k{i}": "2026-11-25T10:00:09Z" for i in range(DELIVERED_AT_CAP)},
+        "first_delivered_at": "2026-11-25T10:00:01Z",
+    }
+    cutoff = replied_after_from(summary, Phone.parse(phone=PHONE))
+    assert cutoff == datetime(2026, 11, 25, 10, 0, 1, tzinfo=timezone.utc)

@@ -107,6 +107,7 @@ def test_round_trip_until_the_customer_replies(sim: WapiFlowSimulator, later: An
         "mobile": MOBILE,
         "statuses": [0, 2],
         "updated_after": sent_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "replied_after": None,
         "poll_interval": 0.2,
         "end_time": kwargs["end_time"],
         "wapiflow_conn_id": "wapiflow_default",
@@ -124,7 +125,8 @@ def test_round_trip_until_the_customer_replies(sim: WapiFlowSimulator, later: An
     assert time.monotonic() - started < 5
     assert event.payload["status"] == "success"
     conversation = event.payload["conversation"]
-    assert conversation["contact"]["mobile"] == MOBILE
+    assert conversation["phone"] == "+********222"  # masked: the event is stored in the metadata database
+    assert MOBILE not in json.dumps(conversation)
     assert conversation["last_message_at"] > sent_at.strftime("%Y-%m-%dT%H:%M:%S")
     assert sim.request_count(path_prefix="inbox/conversation-list") > 2  # it polled
 

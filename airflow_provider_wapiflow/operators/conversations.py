@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_wapiflow.conversations import reply_conversations
 from airflow_provider_wapiflow.exceptions import WapiFlowNotFoundError
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
 from airflow_provider_wapiflow.models import ConversationStatus
@@ -27,9 +28,13 @@ class SetConversationStatusOperator(BaseOperator):
     """
     Set the status of a WapiFlow conversation, found by id or by the contact's phone number.
 
-    By phone, the contact's conversation with the latest activity is updated (exact match on
-    country code and number); if the contact has none, the task fails with
-    :class:`~airflow_provider_wapiflow.exceptions.WapiFlowNotFoundError`.
+    By phone (exact match on country code and number), the conversation where the customer's replies
+    arrive is updated — the one agents see in WapiFlow's web inbox (``whatsapp_account_id`` ≠ 0),
+    never the API's own conversation (``whatsapp_account_id`` 0, reference §7.4). With several (one
+    per WhatsApp account), the one with the latest activity. If the contact has no such conversation
+    (never wrote; only the API conversation exists) the task fails with
+    :class:`~airflow_provider_wapiflow.exceptions.WapiFlowNotFoundError`: pass ``conversation_id`` to
+    change the API conversation on purpose.
 
     Returns ``{"conversation_id": 7, "status": 1}`` as XCom.
 
@@ -85,11 +90,20 @@ class SetConversationStatusOperator(BaseOperator):
         )
         conversation_id = query.target.conversation_id
         if conversation_id is None:
-            candidates = query.candidates(fetch_sync(self.hook, query.target))
-            if not candidates:
+            found = query.candidates(fetch_sync(self.hook, query.target))
+            candidates = reply_conversations(found)
+            if not found:
                 raise WapiFlowNotFoundError(
                     f"WapiFlow has no conversation for {query.target.phone}, so there is no status to set. "
                     "A conversation exists once a message was sent to or received from the contact.",
+                    remark="not_found",
+                )
+            if not candidates:
+                raise WapiFlowNotFoundError(
+                    f"{query.target.phone} has only the API's conversation (id "
+                    f"{', '.join(str(c.get('id')) for c in found)}, whatsapp_account_id 0), which agents do not "
+                    "see in WapiFlow's web inbox; the conversation where replies arrive opens with the customer's "
+                    "first message. Pass conversation_id to change the API conversation on purpose.",
                     remark="not_found",
                 )
             conversation_id = int(candidates[0]["id"])

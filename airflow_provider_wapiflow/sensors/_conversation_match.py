@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_wapiflow.conversations import is_api_conversation, is_shared, reply_conversations
 from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError, WapiFlowServerError
 from airflow_provider_wapiflow.models import ConversationStatus, Phone
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
 #: Conversations read per page when looking a phone up (the search narrows them to a handful).
 SEARCH_PAGE_SIZE = 100
+
+#: The send summary keeps at most this many ``delivered_at`` entries (CONTRACTS: engine).
+DELIVERED_AT_CAP = 1000
 
 _JINJA_MARKERS = ("{{", "{%", "{#")
 
@@ -171,6 +175,59 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def replied_after_from(value: Any, phone: Phone | None, field: str = "replied_after") -> datetime:
+    """
+    The cut-off of "the customer wrote after our message": a datetime, an ISO string, or a send summary.
+
+    From a send summary (the send operators' XCom, a mapping or its JSON text), the time of the *first*
+    try's delivery to ``phone`` (``delivered_at[phone_key]``, on WapiFlow's clock), so a task retry never
+    moves the cut-off past a reply that already arrived. When the summary's ``delivered_at`` was capped
+    (1000 entries), its ``first_delivered_at``: an earlier cut-off, never a later one.
+
+    :raises WapiFlowInputError: the summary has no delivery for this phone, or no phone to look up.
+    """
+    if isinstance(value, str) and value.strip().startswith("{"):
+        value = _summary_from_text(value, field)
+    if not isinstance(value, Mapping):
+        return parse_datetime(value, field)
+    if phone is None:
+        raise WapiFlowInputError(
+            f"'{field}' is a send summary: give the customer's 'phone' (or 'mobile_code' + 'mobile') to pick "
+            "their delivery time, or pass a datetime"
+        )
+    delivered = value.get("delivered_at")
+    if not isinstance(delivered, Mapping) and value.get("started_at"):
+        # A summary from before ``delivered_at`` existed: its try's start is earlier than any of its deliveries.
+        return parse_datetime(value["started_at"], f"{field}['started_at']")
+    if not isinstance(delivered, Mapping):
+        raise WapiFlowInputError(
+            f"'{field}': the send summary has no 'delivered_at' (got keys {sorted(map(str, value))[:12]}); "
+            "pass the summary of a SendTemplateOperator / SendMessageOperator, or a datetime"
+        )
+    if phone.key in delivered:
+        return parse_datetime(delivered[phone.key], f"{field}['delivered_at'][{phone.key!r}]")
+    first = value.get("first_delivered_at")
+    if first and len(delivered) >= DELIVERED_AT_CAP:
+        return parse_datetime(first, f"{field}['first_delivered_at']")
+    raise WapiFlowInputError(
+        f"'{field}': the send summary has no delivery to {phone}: this task did not deliver to that number "
+        "(failed, unknown, skipped or not among the recipients), so there is no message to wait for an answer to"
+    )
+
+
+def _summary_from_text(text: str, field: str) -> Any:
+    import ast
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:  # a Jinja-rendered dict: its Python repr
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise WapiFlowInputError(f"'{field}' looks like a send summary but is neither JSON nor a dict") from None
+
+
 # --- what is looked for -----------------------------------------------------------------------------
 
 
@@ -254,6 +311,8 @@ class Check:
     done: bool
     conversation: dict[str, Any] | None
     reason: str
+    #: Set when waiting cannot help (an API-created conversation given by id): the message to fail with.
+    fatal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -265,11 +324,13 @@ class ConversationQuery:
     :param statuses: the conversation's status must be one of these; None: any status.
     :param updated_after: the conversation's ``last_message_at`` must be later than this, compared
         in whole seconds (UTC); None: no condition on messages.
+    :param replied_after: the customer wrote after this time (see :meth:`unmet`); None: no such condition.
     """
 
     target: ConversationTarget
     statuses: frozenset[ConversationStatus] | None = None
     updated_after: datetime | None = None
+    replied_after: datetime | None = None
 
     def describe(self) -> str:
         conditions = []
@@ -277,6 +338,8 @@ class ConversationQuery:
             conditions.append("status " + " or ".join(s.name for s in sorted(self.statuses)))
         if self.updated_after is not None:
             conditions.append(f"a message after {_show(self.updated_after)}")
+        if self.replied_after is not None:
+            conditions.append(f"a reply after {_show(self.replied_after)}")
         wanted = " and ".join(conditions) if conditions else "to exist"
         return f"{self.target.describe()} ({wanted})"
 
@@ -289,6 +352,7 @@ class ConversationQuery:
             "mobile": phone.mobile if phone else None,
             "statuses": sorted(int(s) for s in self.statuses) if self.statuses is not None else None,
             "updated_after": iso_utc(self.updated_after) if self.updated_after is not None else None,
+            "replied_after": iso_utc(self.replied_after) if self.replied_after is not None else None,
         }
 
     @classmethod
@@ -299,6 +363,7 @@ class ConversationQuery:
             mobile=data.get("mobile"),
             statuses=data.get("statuses"),
             updated_after=data.get("updated_after"),
+            replied_after=data.get("replied_after"),
         )
 
     @classmethod
@@ -311,12 +376,15 @@ class ConversationQuery:
         mobile: Any = None,
         statuses: Any = None,
         updated_after: Any = None,
+        replied_after: Any = None,
     ) -> ConversationQuery:
         """Validate (rendered) arguments into a query. :raises WapiFlowInputError: naming the field."""
+        target = target_from_args(conversation_id, phone, mobile_code, mobile)
         return cls(
-            target=target_from_args(conversation_id, phone, mobile_code, mobile),
+            target=target,
             statuses=parse_statuses(statuses),
             updated_after=parse_datetime(updated_after, "updated_after") if updated_after is not None else None,
+            replied_after=replied_after_from(replied_after, target.phone) if replied_after is not None else None,
         )
 
     # --- evaluation -----------------------------------------------------------------------------
@@ -326,19 +394,50 @@ class ConversationQuery:
         Decide from what WapiFlow returned.
 
         By phone, only conversations whose contact has exactly this code and number count (the
-        server's search also matches names and partial numbers); if there are several, the first one
-        meeting the conditions wins (WapiFlow lists the latest activity first).
+        server's search also matches names and partial numbers), and of those only the ones where
+        replies arrive (``whatsapp_account_id`` ≠ 0, reference §7.4): the API conversation is never
+        chosen. If there are several (one per WhatsApp account), the first one meeting the conditions
+        wins (WapiFlow lists the latest activity first). A contact with only the API conversation has
+        "no reply conversation yet".
+
+        By id, an API-created conversation is a fatal :class:`Check`: no reply will ever arrive there.
         """
         candidates = self.candidates(conversations)
+        if self.target.conversation_id is not None:
+            if not candidates:
+                return Check(False, None, f"no conversation {self.target.conversation_id}")
+            conversation = candidates[0]
+            if is_api_conversation(conversation):
+                return Check(
+                    False,
+                    conversation,
+                    "created by the API",
+                    fatal=f"conversation {self.target.conversation_id} was created by WapiFlow's external API "
+                    "(whatsapp_account_id 0): customer replies never arrive there and agents never see it "
+                    "(the conversation split). Wait by phone instead: ConversationSensor(phone=...) "
+                    "follows the conversation where replies arrive.",
+                )
+            # By id the contact's other conversations are unknown: assume ours may land here too.
+            reason = self.unmet(conversation, shared=True)
+            return Check(reason is None, conversation, reason or "conditions met")
         if not candidates:
             return Check(False, None, f"no conversation yet for {self.target.phone}")
+        replies = reply_conversations(candidates)
+        if not replies:
+            ids = ", ".join(str(c.get("id")) for c in candidates)
+            return Check(
+                False,
+                None,
+                f"no reply conversation yet for {self.target.phone} (only the API's conversation {ids}, where "
+                "replies never arrive; the customer's first message opens a new one)",
+            )
         reasons = []
-        for conversation in candidates:
-            reason = self.unmet(conversation)
+        for conversation in replies:
+            reason = self.unmet(conversation, shared=is_shared(conversation, candidates))
             if reason is None:
                 return Check(True, conversation, "conditions met")
             reasons.append(reason)
-        return Check(False, candidates[0], reasons[0])
+        return Check(False, replies[0], reasons[0])
 
     def candidates(self, conversations: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """The conversations that belong to the target, in WapiFlow's order (latest activity first)."""
@@ -356,8 +455,16 @@ class ConversationQuery:
             and str(contact.get("mobile", "")).strip() == phone.mobile
         )
 
-    def unmet(self, conversation: Mapping[str, Any]) -> str | None:
-        """Why ``conversation`` does not meet the conditions yet, or None when it meets them all."""
+    def unmet(self, conversation: Mapping[str, Any], *, shared: bool = True) -> str | None:
+        """
+        Why ``conversation`` does not meet the conditions yet, or None when it meets them all.
+
+        ``replied_after`` ("the customer wrote after our message") needs the conversation's
+        ``last_message_at`` at or after the cut-off's second when our API sends never land in it (the
+        split case: only replies and agents move it), and in a later second when they may
+        (``shared``: the customer wrote first, so our sends and replies share it and a message in the
+        cut-off's second may be ours).
+        """
         unmet = []
         if self.statuses is not None:
             status = _status_of(conversation)
@@ -380,7 +487,25 @@ class ConversationQuery:
                     after = self.updated_after
                     if not to_second(last) > to_second(after):
                         unmet.append(f"last message at {_show(last)}, waiting for one after {_show(after)}")
+        if self.replied_after is not None:
+            reason = _reply_unmet(conversation, self.replied_after, shared=shared)
+            if reason:
+                unmet.append(reason)
         return "; ".join(unmet) if unmet else None
+
+
+def _reply_unmet(conversation: Mapping[str, Any], cutoff: datetime, *, shared: bool) -> str | None:
+    raw = conversation.get("last_message_at")
+    if not raw:
+        return "no reply yet"
+    try:
+        last = to_second(parse_datetime(raw, "last_message_at"))
+    except WapiFlowInputError:
+        return f"unreadable last_message_at {raw!r}"
+    after = to_second(cutoff)
+    if last > after or (last == after and not shared):
+        return None
+    return f"no reply since {_show(after)} (last message at {_show(last)})"
 
 
 def _status_of(conversation: Mapping[str, Any]) -> ConversationStatus | Any:
@@ -453,6 +578,7 @@ __all__ = [
     "parse_settable_status",
     "parse_status",
     "parse_statuses",
+    "replied_after_from",
     "target_from_args",
     "to_second",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
+from airflow_provider_wapiflow.conversations import public_conversation
 from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
 from airflow_provider_wapiflow.sensors._conversation_match import (
@@ -35,16 +36,25 @@ if TYPE_CHECKING:
     from airflow_provider_wapiflow.models import ConversationStatus
 
 
+def _is_summary(value: Any) -> bool:
+    """A send summary (checked once rendered, with the phone): a mapping or its JSON / repr text."""
+    return isinstance(value, Mapping) or (isinstance(value, str) and value.strip().startswith("{"))
+
+
 class ConversationSensor(BaseSensorOperator):
     """
     Wait until a WapiFlow conversation meets every given condition.
 
     Typical uses: send an approval request, then wait until the manager answers
-    (``updated_after=`` the send's end time); or wait until support marks the conversation done
+    (``replied_after=`` the send task's summary); or wait until support marks the conversation done
     (``statuses=[ConversationStatus.DONE]``).
 
-    The conversation is found by its id, or by the contact's phone number (exact match on country
-    code and number). Conditions are ANDed:
+    The conversation is found by the contact's phone number (exact match on country code and number)
+    or by its id. By phone, only the conversation where replies arrive counts
+    (``whatsapp_account_id`` ≠ 0): WapiFlow files the API's own sends under a separate conversation
+    (``whatsapp_account_id`` 0) that never receives a reply (reference §7.4); with several, the first
+    one (latest activity) meeting the conditions. A contact with only the API conversation is "not
+    yet". An API-created conversation given by id fails at once: wait by phone. Conditions are ANDed:
 
     * ``statuses``: the conversation's status is one of them;
     * ``updated_after``: its latest message (``last_message_at``, sent or received) is later than
@@ -52,12 +62,18 @@ class ConversationSensor(BaseSensorOperator):
       message in the same second as ``updated_after`` does not count: it cannot be told apart from
       the message just sent.
 
-    With neither, the sensor waits until a conversation exists.
+    * ``replied_after``: the customer wrote after our message. A datetime or ISO string, or the send
+      operator's summary itself (then the first try's delivery time to this phone, so a retry never
+      moves the cut-off). Our own later sends do not satisfy it: they move the API conversation. When
+      the customer wrote first, WapiFlow keeps one shared conversation and our sends land there too:
+      then a message in the cut-off's second does not count, and a later send of ours to the same
+      phone cannot be told from a reply (no endpoint returns messages).
 
-    The sensor returns the matching conversation (``return_value`` XCom), e.g.
-    ``{"id": 7, "status": 1, "last_message_at": "…", "contact": {…}, "notes": […], …}``: by id,
-    WapiFlow's conversation-details object (its contact also has ``tags`` and ``lists``); by phone,
-    the conversation-list item.
+    With none, the sensor waits until a conversation where replies arrive exists.
+
+    The sensor returns the matching conversation without personal data (``return_value`` XCom):
+    ``{"id": 7, "user_id": 3, "contact_id": 12, "status": 1, "whatsapp_account_id": 1,
+    "last_message_at": "…", "created_at": "…", "updated_at": "…", "phone": "+********222"}``.
 
     Waiting and failing:
 
@@ -82,6 +98,8 @@ class ConversationSensor(BaseSensorOperator):
     :param updated_after: wait for a message later than this: a datetime or an ISO 8601 string
         (templated, e.g. the send summary's ``finished_at`` or ``"{{ data_interval_end }}"``). A naive
         time means UTC. None: no condition on messages.
+    :param replied_after: wait until the customer wrote after this: a send summary (the send task's
+        XCom, e.g. ``send.output``), a datetime or an ISO 8601 string (templated). None: no condition.
     :param deferrable: check from the triggerer instead of holding a worker slot. Default: the
         ``[operators] default_deferrable`` setting.
     :param wapiflow_conn_id: the Airflow connection to WapiFlow.
@@ -96,6 +114,7 @@ class ConversationSensor(BaseSensorOperator):
         "mobile",
         "statuses",
         "updated_after",
+        "replied_after",
     )
     ui_color = "#dcf8c6"
 
@@ -108,6 +127,7 @@ class ConversationSensor(BaseSensorOperator):
         mobile: str | int | None = None,
         statuses: ConversationStatus | int | str | Sequence[ConversationStatus | int | str] | None = None,
         updated_after: Any = None,
+        replied_after: Any = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         wapiflow_conn_id: str = "wapiflow_default",
         **kwargs: Any,
@@ -119,12 +139,15 @@ class ConversationSensor(BaseSensorOperator):
             parse_statuses(statuses)
         if updated_after is not None and not is_templated(updated_after):
             parse_datetime(updated_after, "updated_after")
+        if replied_after is not None and not is_templated(replied_after) and not _is_summary(replied_after):
+            parse_datetime(replied_after, "replied_after")
         self.conversation_id = conversation_id
         self.phone = phone
         self.mobile_code = mobile_code
         self.mobile = mobile
         self.statuses = statuses
         self.updated_after = updated_after
+        self.replied_after = replied_after
         self.deferrable = deferrable
         self.wapiflow_conn_id = wapiflow_conn_id
 
@@ -143,6 +166,7 @@ class ConversationSensor(BaseSensorOperator):
                 mobile=self.mobile,
                 statuses=self.statuses,
                 updated_after=self.updated_after,
+                replied_after=self.replied_after,
             )
         except WapiFlowInputError as error:
             raise AirflowFailException(f"{type(self).__name__} {self.task_id!r}: {error.message}") from error
@@ -161,9 +185,12 @@ class ConversationSensor(BaseSensorOperator):
             return PokeReturnValue(is_done=False)
         except AirflowNotFoundException as error:  # the connection does not exist
             raise AirflowFailException(f"Stopped waiting for {description}: {error}") from error
+        if check.fatal:
+            raise AirflowFailException(f"Stopped waiting for {description}: {check.fatal}")
         if check.done:
             self.log.info("%s: conditions met", description)
-            return PokeReturnValue(is_done=True, xcom_value=check.conversation)
+            xcom = public_conversation(check.conversation) if check.conversation else None
+            return PokeReturnValue(is_done=True, xcom_value=xcom)
         self.log.info("Waiting for %s: %s", description, check.reason)
         return PokeReturnValue(is_done=False)
 

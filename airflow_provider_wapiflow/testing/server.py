@@ -450,17 +450,36 @@ class WapiFlowSimulator:
             return self.state.template_dict(found)
 
     def add_conversation(
-        self, mobile_code: str, mobile: str, status: int = 0, last_message_at: datetime | str | None = None
+        self,
+        mobile_code: str,
+        mobile: str,
+        status: int = 0,
+        last_message_at: datetime | str | None = None,
+        whatsapp_account_id: int | None = None,
     ) -> dict[str, Any]:
-        """Create the (single) conversation of an existing contact."""
+        """
+        Create a conversation of an existing contact, one per WhatsApp account id.
+
+        ``whatsapp_account_id`` None: the WhatsApp account's (where replies arrive, what agents see in
+        the web inbox); 0: one the external API created (reference §7.4).
+        """
         if status not in (*CONVERSATION_STATUSES, 4):
             raise ValueError("status must be 0, 1, 2, 3 or 4")
         with self.state.lock:
             contact = self._contact_by_number(mobile_code, mobile)
-            if self.state.conversation_for_contact(contact.id) is not None:
-                raise ValueError(f"+{mobile_code} {mobile} already has a conversation")
+            if whatsapp_account_id is None:
+                account = self.state.default_account()
+                whatsapp_account_id = account.id if account else 0
+            if any(
+                c.contact_id == contact.id and c.whatsapp_account_id == whatsapp_account_id
+                for c in self.state.conversations.values()
+            ):
+                raise ValueError(
+                    f"+{mobile_code} {mobile} already has a conversation with whatsapp_account_id {whatsapp_account_id}"
+                )
             conversation = self.state.create_conversation(contact.id)
             conversation.status = int(status)
+            conversation.whatsapp_account_id = int(whatsapp_account_id)
             conversation.last_message_at = parse_ts(last_message_at)
             return self.state.conversation_dict(conversation, self._site())
 
@@ -483,12 +502,18 @@ class WapiFlowSimulator:
             return self.state.conversation_dict(conversation, self._site())
 
     def simulate_reply(self, mobile_code: str, mobile: str, text: str = "Yes") -> dict[str, Any]:
-        """An inbound customer message: stored as received, the conversation's ``last_message_at`` = now."""
+        """
+        An inbound customer message: stored as received, its conversation's ``last_message_at`` = now.
+
+        In real-server mode the message lands in the contact's conversation of the WhatsApp account
+        (created if none), not in the API's conversation (``whatsapp_account_id`` 0); patched: the one.
+        """
         with self.state.lock:
             contact = self._contact_by_number(mobile_code, mobile)
             if contact.is_blocked:
                 raise ValueError(f"+{mobile_code} {mobile} is blocked")
-            conversation = self.state.conversation_for_contact(contact.id) or self.state.create_conversation(contact.id)
+            # §7.4: filed under the contact's conversation of the WhatsApp account, created if none.
+            conversation = self.state.reply_conversation(contact.id)
             self.state.store_message(conversation, contact, type=MESSAGE_RECEIVED, message=text, rendered=text)
             return self.state.conversation_dict(conversation, self._site())
 

@@ -519,6 +519,33 @@ class SimState:
                 self._conversation_by_contact.setdefault(contact_id, conversation.id)
             return conversation
 
+    def reply_conversation(self, contact_id: int) -> Conversation:
+        """
+        The conversation Meta's webhook files a customer's message under (reference §7.4).
+
+        The real server looks for the contact's conversation of the WhatsApp account (never the API's
+        ``whatsapp_account_id`` 0 one) and creates it if there is none; a patched server keeps the
+        contact's single conversation.
+        """
+        with self.lock:
+            if self.config.patched:
+                return self.conversation_for_contact(contact_id) or self.create_conversation(contact_id)
+            account = self.default_account() or (self.whatsapp_accounts[0] if self.whatsapp_accounts else None)
+            account_id = account.id if account else 0
+            found = next(
+                (
+                    c
+                    for c in self.conversations.values()  # id order: the oldest first
+                    if c.contact_id == contact_id and c.whatsapp_account_id == account_id and account_id
+                ),
+                None,
+            )
+            if found is not None:
+                return found
+            conversation = self.create_conversation(contact_id)
+            conversation.whatsapp_account_id = account_id
+            return conversation
+
     def find_conversation(self, conversation_id: Any) -> Conversation | None:
         with self.lock:
             return _find_by_id(self.conversations, conversation_id)
@@ -571,7 +598,8 @@ class SimState:
             self.messages[message.id] = message
             conversation.last_message_at = now
             conversation.updated_at = now
-            if message.whatsapp_account_id:
+            # §7.4: the real API never sets the conversation's account, even on a successful send.
+            if self.config.patched and message.whatsapp_account_id:
                 conversation.whatsapp_account_id = message.whatsapp_account_id
             if message.type == MESSAGE_SENT and self.config.server_version == "1.8":
                 conversation.needs_human_reply = 1

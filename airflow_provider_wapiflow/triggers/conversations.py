@@ -13,9 +13,25 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_wapiflow.conversations import public_conversation
 from airflow_provider_wapiflow.exceptions import WapiFlowError, redact
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
 from airflow_provider_wapiflow.sensors._conversation_match import ConversationQuery, check_async, is_fatal
+
+#: The longest wait between two polls after failures (seconds).
+MAX_BACKOFF = 600.0
+
+
+def backoff_wait(poll_interval: float, failures: int) -> float:
+    """
+    Seconds until the next poll after ``failures`` polls in a row failed (0: the last one worked).
+
+    The hook has already retried each request with its own back-off; a poll that still failed doubles
+    the wait, from ``poll_interval`` up to :data:`MAX_BACKOFF` (or ``poll_interval`` if longer).
+    """
+    if failures <= 0:
+        return poll_interval
+    return float(min(poll_interval * 2 ** min(failures, 16), max(poll_interval, MAX_BACKOFF)))
 
 
 class ConversationTrigger(BaseTrigger):
@@ -32,13 +48,16 @@ class ConversationTrigger(BaseTrigger):
       conversation id, bad input…) or the trigger itself failed; ``fatal`` says whether a task
       retry could help.
 
-    Transient WapiFlow failures are retried by the hook and otherwise count as "not yet".
+    Transient WapiFlow failures are retried by the hook and otherwise count as "not yet"; each poll
+    that failed in a row doubles the wait before the next one (:func:`backoff_wait`).
 
     :param conversation_id: the conversation's id; or give ``mobile_code`` + ``mobile``.
     :param mobile_code: the contact's country code, digits only.
     :param mobile: the contact's national number, digits only.
     :param statuses: status values (ints) the conversation must have; None: any.
     :param updated_after: ISO 8601 time the last message must be later than (whole seconds, UTC).
+    :param replied_after: ISO 8601 time the customer must have written after (see
+        :meth:`~airflow_provider_wapiflow.sensors._conversation_match.ConversationQuery.unmet`).
     :param poll_interval: seconds between two checks.
     :param end_time: Unix time at which to give up with a ``"timeout"`` event; None: never.
     :param wapiflow_conn_id: the Airflow connection to WapiFlow.
@@ -52,6 +71,7 @@ class ConversationTrigger(BaseTrigger):
         mobile: str | None = None,
         statuses: list[int] | None = None,
         updated_after: str | None = None,
+        replied_after: str | None = None,
         poll_interval: float = 60.0,
         end_time: float | None = None,
         wapiflow_conn_id: str = "wapiflow_default",
@@ -64,6 +84,7 @@ class ConversationTrigger(BaseTrigger):
             mobile=mobile,
             statuses=statuses,
             updated_after=updated_after,
+            replied_after=replied_after,
         )
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time) if end_time is not None else None
@@ -95,6 +116,7 @@ class ConversationTrigger(BaseTrigger):
         hook = WapiFlowAsyncHook(self.wapiflow_conn_id)
         description = self.query.describe()
         last_reason = None
+        failures = 0
         try:
             while True:
                 try:
@@ -102,21 +124,26 @@ class ConversationTrigger(BaseTrigger):
                 except WapiFlowError as error:
                     if is_fatal(error):
                         return _error(f"Stopped waiting for {description}: {error.message}", fatal=True)
+                    failures += 1
                     self.log.warning("Checking %s failed, will try again: %s", description, error.message)
                 except AirflowNotFoundException as error:  # the connection does not exist
                     return _error(f"Stopped waiting for {description}: {error}", fatal=True)
                 else:
+                    failures = 0
+                    if check.fatal:
+                        return _error(f"Stopped waiting for {description}: {check.fatal}", fatal=True)
                     if check.done:
                         self.log.info("%s: conditions met", description)
                         return {
                             "status": "success",
                             "message": f"{description}: conditions met",
-                            "conversation": check.conversation,
+                            # Stored in the metadata database as the task's next_kwargs: no personal data.
+                            "conversation": public_conversation(check.conversation) if check.conversation else None,
                         }
                     if check.reason != last_reason:
                         self.log.info("Waiting for %s: %s", description, check.reason)
                         last_reason = check.reason
-                wait = self.poll_interval
+                wait = backoff_wait(self.poll_interval, failures)
                 if self.end_time is not None:
                     remaining = self.end_time - time.time()
                     if remaining <= 0:

@@ -95,7 +95,8 @@ def test_send_message_success(any_api: Api) -> None:
     (conversation,) = sim.conversations()
     assert conversation["id"] == body["data"]["conversation_id"] == message["conversation_id"]
     assert conversation["last_message_at"] == message["created_at"]
-    assert conversation["whatsapp_account_id"] == 1
+    # §7.4: the real API never sets the conversation's account; a patched server does.
+    assert conversation["whatsapp_account_id"] == (1 if sim.patched else 0)
     (stored,) = sim.messages(direction="sent")
     assert stored["id"] == message["id"]
     assert (stored["message"], stored["template_id"], stored["mobile"]) == ("Hello world", None, SPAIN[1])
@@ -293,7 +294,7 @@ def test_template_send_real_server_answers_exception_after_sending(api: Api) -> 
     assert message["rendered"] == "Hi Ana, your order A-1 has shipped."
     (conversation,) = sim.conversations()
     assert conversation["last_message_at"] == message["created_at"]
-    assert conversation["whatsapp_account_id"] == 1
+    assert conversation["whatsapp_account_id"] == 0  # §7.4: API conversations keep account 0
 
 
 def test_template_send_patched_server_answers_template_sent(patched_api: Api) -> None:
