@@ -179,7 +179,7 @@ def test_notifier_texts_pass_through_the_secrets_masker_and_the_provider_redacti
     from airflow_provider_wapiflow.notifications.wapiflow import WapiFlowNotifier
 
     sim.add_contact(*ON_CALL[:2], "34", ON_CALL[2])
-    sim.add_template("airflow_task_failed", "Task failed: {{1}}")
+    sim.add_template("task_failed_short", "Task failed: {{1}}")  # the seeded airflow_task_failed takes 4
     password = "Vault-issued-9d2c-db-password"
     mask_secret(password)  # what Airflow does for every connection and sensitive variable a task reads
     error = RuntimeError(f"login failed for etl:{password} (graph answered ?access_token=EAAGleaked123)")
@@ -187,7 +187,7 @@ def test_notifier_texts_pass_through_the_secrets_masker_and_the_provider_redacti
     # called as Airflow calls a callback: the fields are rendered against the context first
     WapiFlowNotifier(recipients=f"+34{ON_CALL[2]}")(context)
     WapiFlowNotifier(recipients=f"+34{ON_CALL[2]}", message="custom: {{ exception }}")(context)
-    WapiFlowNotifier(recipients=f"+34{ON_CALL[2]}", template="airflow_task_failed",
+    WapiFlowNotifier(recipients=f"+34{ON_CALL[2]}", template="task_failed_short",
                      body_variables=["{{ exception }}"])(context)  # fmt: skip
     sent = sim.messages(direction="sent")
     assert len(sent) == 3
