@@ -124,6 +124,14 @@ class WapiFlowNotAContactError(WapiFlowNotFoundError):
     """The number is not a WapiFlow contact, so nothing was sent (reference §7.2.2)."""
 
 
+class WapiFlowTemplateNotFoundError(WapiFlowInputError, WapiFlowNotFoundError):
+    """
+    No template with that id or name (found before any send; no retry can help).
+
+    Its message lists the approved templates and the closest name.
+    """
+
+
 class WapiFlowPlanError(WapiFlowError):
     """The account's plan does not allow the call (no plan, expired, no API access, limits)."""
 

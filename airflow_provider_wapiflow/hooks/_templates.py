@@ -14,16 +14,14 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from airflow_provider_wapiflow.exceptions import WapiFlowInputError, WapiFlowNotFoundError
+from airflow_provider_wapiflow.exceptions import WapiFlowInputError, WapiFlowTemplateNotFoundError
 from airflow_provider_wapiflow.models import TemplateStatus
 
 _ID_PREFIX = "id:"
 _LANGUAGE_CODE_KEYS = ("language", "language_code", "lang", "locale")
 _LISTED = 20
 
-
-class WapiFlowTemplateNotFoundError(WapiFlowInputError, WapiFlowNotFoundError):
-    """No template with that id or name: bad input (fails before any send, no retry helps)."""
+__all__ = ["TemplateChoice", "WapiFlowTemplateNotFoundError", "describe"]
 
 
 def _status_name(template: dict[str, Any]) -> str:
