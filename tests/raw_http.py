@@ -39,7 +39,8 @@ class Exchange:
         parts = urlsplit(target)
         self.path = parts.path
         self.query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        length = next((int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:")), 0)
+        lengths = [int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:")]
+        length = lengths[0] if lengths else 0
         while len(rest) < length:
             chunk = self.sock.recv(65536)
             if not chunk:
