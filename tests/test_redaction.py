@@ -25,14 +25,14 @@ OTHER = "s3cr3t-0paque_token.value"  # not Meta-shaped: only its context gives i
         (f'{{"access_token":"{OTHER}"}}', '{"access_token":"***"}'),
         (f'{{\\"access_token\\":\\"{OTHER}\\"}}', '{\\"access_token\\":\\"***\\"}'),
         (f"{{'access_token': '{OTHER}'}}", "{'access_token': '***'}"),
-        (f"url=https%3A%2F%2Fgraph%3Faccess_token%3D{OTHER}%26x%3D1", "url=https%3A%2F%2Fgraph%3Faccess_token%3D***%26x%3D1"),
+        (f"url=https%3A%2F%2Fgraph%3Faccess_token%3D{OTHER}%26x%3D1", "url=https%3A%2F%2Fgraph%3Faccess_token%3D***%26x%3D1"),  # noqa: E501
         (f"access_token%253D{OTHER}%2526x", "access_token%253D***%2526x"),
         (f"ACCESS_TOKEN%3d{OTHER}", "ACCESS_TOKEN%3d***"),
         (f"Authorization: Bearer {OTHER}", "Authorization: Bearer ***"),
         (f"bearer {OTHER}==", "bearer ***"),
         (f"access_token: {OTHER}", "access_token: ***"),
         (f"the token {TOKEN} leaked", "the token *** leaked"),
-        ("cURL error 6: Could not resolve host: graph.facebook.com", "cURL error 6: Could not resolve host: graph.facebook.com"),
+        ("cURL error 6: Could not resolve host: graph.facebook.com", "cURL error 6: Could not resolve host: graph.facebook.com"),  # noqa: E501
         ("access_token=***", "access_token=***"),
     ],
 )  # fmt: skip
