@@ -117,11 +117,12 @@ def test_add_and_test_wapiflow_connection_in_the_ui(browser: Browser, deployment
             page.keyboard.press("Enter")
             dialog.locator("input[name=connection_id]").fill(CONN_ID)
 
-            # The standard fields carry the provider's labels; schema and port are hidden.
+            # The standard fields carry the provider's labels; schema is hidden. Port is shown: a stored
+            # port lets Airflow 3.3.2's row Test button work (it sends 0 for a missing one).
             expect(dialog.get_by_label("Base URL", exact=True)).to_be_visible()
             expect(dialog.get_by_label("Client ID", exact=True)).to_be_visible()
             expect(dialog.get_by_label("Client Secret", exact=True)).to_be_visible()
-            expect(dialog.locator("input[name=port]")).to_have_count(0)
+            expect(dialog.locator("input[name=port]")).to_have_count(1)
             expect(dialog.locator("input[name=schema]")).to_have_count(0)
             expect(dialog.get_by_label("Base URL", exact=True)).to_have_attribute(
                 "placeholder", behaviour["placeholders"]["host"]
@@ -129,6 +130,7 @@ def test_add_and_test_wapiflow_connection_in_the_ui(browser: Browser, deployment
             dialog.get_by_label("Base URL", exact=True).fill(sim.base_url)
             dialog.get_by_label("Client ID", exact=True).fill(client_id)
             dialog.get_by_label("Client Secret", exact=True).fill(client_secret)
+            dialog.locator("input[name=port]").fill("443")  # the URL's own port wins; 443 is the docs' advice
             expect(dialog.get_by_label("Client Secret", exact=True)).to_have_attribute("type", "password")
 
             # Every declared extra field is on the form, with its label. (The 3.3.2 UI does not tie the
@@ -150,7 +152,7 @@ def test_add_and_test_wapiflow_connection_in_the_ui(browser: Browser, deployment
             rest = deployment.rest()
             saved = rest.get(f"connections/{CONN_ID}")
             assert (saved["conn_type"], saved["host"], saved["login"]) == ("wapiflow", sim.base_url, client_id)
-            assert saved["port"] is None
+            assert saved["port"] == 443
             extra = json.loads(saved["extra"])
             assert extra["timeout"] == 12
             assert extra["max_retries"] == 2
