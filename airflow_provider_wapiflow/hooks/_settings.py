@@ -109,7 +109,9 @@ class ConnectionSettings:
 
     def where(self) -> str:
         """``connection 'x' (URL https://host:443/external-api)``: what a connection problem names."""
-        text = f"connection {self.conn_id!r} (Base URL {self.base_url}, tried {self.endpoint})"
+        parts = urlsplit(self.base_url)
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never userinfo
+        text = f"connection {self.conn_id!r} (Base URL {shown}, tried {self.endpoint})"
         if self.scheme_assumed:
             text += (
                 "; the connection gave no scheme, so https:// was assumed (a URI-form connection loses it):"

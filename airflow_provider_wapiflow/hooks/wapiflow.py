@@ -175,11 +175,17 @@ class WapiFlowHook(_WapiFlowHookBase):
 
     :param wapiflow_conn_id: an Airflow connection of type ``wapiflow``: host = Base URL (empty: the
         production URL), login = client-id, password = client-secret.
-    :param timeout: seconds to wait for one answer (overrides the connection's ``timeout`` extra).
+    :param timeout: seconds to wait for the next bytes of an answer to a read or a contact write
+        (overrides the connection's ``timeout`` extra).
     :param max_retries: retries of requests that are safe to repeat (overrides ``max_retries``).
     :param backoff_base: first wait between retries, doubled each time (overrides ``backoff_base``).
     :param backoff_max: longest wait between retries (overrides ``backoff_max``).
     :param max_retry_after: longest ``Retry-After`` honoured (overrides ``max_retry_after``).
+    :param send_timeout: seconds to wait for a send's answer, above WapiFlow's own 30 s Meta timeout
+        (overrides ``send_timeout``, default 60).
+    :param deadline: seconds one request may take in all, connect and whole answer (overrides
+        ``deadline``, default 120).
+    :param max_answer_bytes: the largest answer read (overrides ``max_answer_bytes``, default 16 MiB).
     :param pool_size: HTTP connections kept open, at least the number of concurrent callers.
     """
 
@@ -495,8 +501,6 @@ class WapiFlowHook(_WapiFlowHookBase):
         try:
             page = self.list_templates(page=1, per_page=1)
         except (WapiFlowError, ValueError) as error:
-            if isinstance(error, WapiFlowError) and error.status_code == 404:
-                return False, f"{error} [{self.settings.where()}]"
             return False, str(error)
         except Exception as error:  # the UI shows the text; anything unexpected must not crash the endpoint
             return False, f"{type(error).__name__}: {error}"
