@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     import requests
     from yarl import URL
 
+    from airflow_provider_wapiflow.hooks._deadline import Watch
+
 DEFAULT_PAGE_SIZE = 100
 
 
@@ -265,7 +267,7 @@ class WapiFlowHook(_WapiFlowHookBase):
                     request, error, connected=_reached_server(error), where=settings.where()
                 ) from None
             try:
-                body = self._read_body(request, response, settings)
+                body = self._read_body(request, response, settings, watch)
             except (requests.RequestException, OSError, _BodyError) as error:
                 self._log_answer(request, response.status_code, started)
                 if watch.expired:
@@ -280,7 +282,9 @@ class WapiFlowHook(_WapiFlowHookBase):
         answer = Answer(response.status_code, response.headers, body, url=settings.url(request))
         return self._answer(request, answer, settings)
 
-    def _read_body(self, request: api.ApiRequest, response: requests.Response, settings: ConnectionSettings) -> bytes:
+    def _read_body(
+        self, request: api.ApiRequest, response: requests.Response, settings: ConnectionSettings, watch: Watch
+    ) -> bytes:
         import urllib3
 
         limit = settings.max_answer_bytes
@@ -292,6 +296,9 @@ class WapiFlowHook(_WapiFlowHookBase):
         size = 0
         try:
             for chunk in response.iter_content(chunk_size=64 * 1024):
+                if watch.remaining <= 0:  # the watchdog shuts the socket; this catches a fast endless body
+                    watch.expire()
+                    break
                 size += len(chunk)
                 if size > limit:
                     self._clock.observe(response.headers)
