@@ -45,9 +45,9 @@ _IP_IN_MESSAGE = re.compile(r"\(([^()]*)\)")
 # §7.4: SQL errors after Meta accepted the message. Storing it (or updating the conversation) failed,
 # but the customer has it.
 _SENT_SQL = (
-    re.compile(r"SQLSTATE\[[^\]]*\].*\binsert\s+into\s+[`\"]?messages[`\"]?", re.DOTALL | re.IGNORECASE),
+    re.compile(r"SQLSTATE\[[^\]]*\].*\binsert\s+into\s+[`\"]?messages\b", re.DOTALL | re.IGNORECASE),
     re.compile(
-        r"SQLSTATE\[[^\]]*\].*\bupdate\s+[`\"]?conversations[`\"]?\s+set\s+[`\"]?last_message_at",
+        r"SQLSTATE\[[^\]]*\].*\bupdate\s+[`\"]?conversations\b[`\"]?\s+set\s+[`\"]?last_message_at\b",
         re.DOTALL | re.IGNORECASE,
     ),
 )
