@@ -139,6 +139,8 @@ def test_new_limits_have_defaults_and_come_from_extras() -> None:
     assert (settings.send_timeout, settings.deadline, settings.max_answer_bytes) == (60, 120, 16 * 1024 * 1024)
     settings = _settings({"deadline": 9}, extra={"send_timeout": "45", "max_answer_bytes": "2048", "deadline": 30})
     assert (settings.send_timeout, settings.deadline, settings.max_answer_bytes) == (45, 9, 2048)
+    assert _settings(extra={"send_timeout": 300}).deadline == 320  # the default makes room for a long send wait
+    assert _settings(extra={"send_timeout": 300, "deadline": 100}).deadline == 100  # an explicit one is kept
 
 
 @pytest.mark.parametrize(

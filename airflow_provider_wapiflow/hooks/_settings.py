@@ -160,6 +160,9 @@ class ConnectionSettings:
                 f"connection {conn.conn_id!r}: extra 'max_answer_bytes' must be at least 1024, got {max_answer_bytes}"
             )
         deadline = float(options["deadline"])
+        if all(source.get("deadline") in (None, "") for source in (overrides, extra)):
+            # The default deadline always leaves room for a send's whole wait.
+            deadline = max(deadline, float(options["send_timeout"]) + CONNECT_TIMEOUT_MAX + 10)
         if deadline <= 0:
             raise WapiFlowInputError(f"connection {conn.conn_id!r}: extra 'deadline' must be positive, got {deadline}")
         return cls(
