@@ -58,7 +58,7 @@ def get_provider_info() -> dict[str, Any]:
                         "host": "Base URL",
                         "login": "Client ID",
                         "password": "Client Secret",
-                        "port": "Port (443 for https; Airflow 3.3.2's Test button needs one)",
+                        "port": "Port (443 for https)",
                     },
                     "placeholders": {
                         "host": PRODUCTION_BASE_URL,

@@ -91,7 +91,12 @@ def test_add_and_test_wapiflow_connection_in_the_ui(browser: Browser, deployment
     conn_fields = conn_type["conn-fields"]
     assert isinstance(behaviour, dict)
     assert isinstance(conn_fields, dict)
-    assert behaviour["relabeling"] == {"host": "Base URL", "login": "Client ID", "password": "Client Secret"}
+    assert behaviour["relabeling"] == {
+        "host": "Base URL",
+        "login": "Client ID",
+        "password": "Client Secret",
+        "port": "Port (443 for https)",
+    }
 
     with WapiFlowSimulator() as sim:
         client = json.loads(sim.connection_json())
