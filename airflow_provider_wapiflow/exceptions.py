@@ -8,13 +8,32 @@ from collections.abc import Sequence
 
 from airflow.sdk.exceptions import AirflowException
 
-# WapiFlow's Meta-outage errors carry its own Meta access token in a URL (reference §7.2.4).
-_ACCESS_TOKEN = re.compile(r"(access_token=)[^&\s\"'<>)]+", re.IGNORECASE)
+# WapiFlow's Meta-outage errors carry its own Meta access token (reference §7.2.4, §7.4). It can come
+# as a query parameter (``access_token=…``), URL-encoded once or twice (``access_token%3D…``), as JSON
+# or a PHP/Python dump (``"access_token": "…"``, also with escaped quotes), or as an
+# ``Authorization: Bearer …`` header echoed in a text. Meta's tokens start with ``EAA``: a bare one is
+# removed too, wherever it stands.
+_TOKEN_CHAR = r"[^\s\"'\\&<>),;}\]]"
+_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(access_token%(?:25)?3D)((?:(?!%(?:25)?26)" + _TOKEN_CHAR + r")+)", re.IGNORECASE), r"\1***"),
+    (re.compile(r"(access_token(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?)" + _TOKEN_CHAR + "+", re.IGNORECASE), r"\1***"),
+    (re.compile(r"(\bBearer\s+)([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE), r"\1***"),
+    (re.compile(r"\bEAA[A-Za-z0-9]{20,}"), "***"),
+)
+REDACTED = "***"
 
 
 def redact(text: str) -> str:
-    """Remove any ``access_token=…`` value from a text WapiFlow returned."""
-    return _ACCESS_TOKEN.sub(r"\1***", text)
+    """
+    Remove WapiFlow's leaked Meta access token from a text it returned.
+
+    Covers ``access_token=…``, ``access_token%3D…`` (and ``%253D``), ``"access_token": "…"`` (JSON,
+    escaped JSON, Python/PHP dumps), ``Bearer …`` and any bare Meta token (``EAA…``). Every text
+    from WapiFlow goes through this before it reaches an exception, a log line or an XCom.
+    """
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class SendOutcome(str, enum.Enum):
@@ -103,6 +122,14 @@ class WapiFlowNotFoundError(WapiFlowError):
 
 class WapiFlowNotAContactError(WapiFlowNotFoundError):
     """The number is not a WapiFlow contact, so nothing was sent (reference §7.2.2)."""
+
+
+class WapiFlowTemplateNotFoundError(WapiFlowInputError, WapiFlowNotFoundError):
+    """
+    No template with that id or name (found before any send; no retry can help).
+
+    Its message lists the approved templates and the closest name.
+    """
 
 
 class WapiFlowPlanError(WapiFlowError):

@@ -53,20 +53,54 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "wapiflow",
                 "hook-class-name": "airflow_provider_wapiflow.hooks.wapiflow.WapiFlowHook",
                 "hook-name": "WapiFlow",
+                # Port stays visible: Airflow 3.3.2's Test button sends port 0 for a connection without
+                # one and gets HTTP 400. A stored port (443 for https, or 0) makes the button work.
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port"],
-                    "relabeling": {"host": "Base URL", "login": "Client ID", "password": "Client Secret"},
+                    "hidden-fields": ["schema"],
+                    "relabeling": {
+                        "host": "Base URL",
+                        "login": "Client ID",
+                        "password": "Client Secret",
+                        "port": "Port (443 for https)",
+                    },
                     "placeholders": {
                         "host": PRODUCTION_BASE_URL,
                         "login": "client-id from WapiFlow's API settings",
                         "password": "client-secret from WapiFlow's API settings",
+                        "port": "443",
                     },
                 },
                 "conn-fields": {
                     "timeout": {
                         "label": "Timeout (seconds)",
-                        "description": "Seconds to wait for WapiFlow's answer to one request. Default 30.",
+                        "description": "Seconds to wait for the next bytes of WapiFlow's answer to a read or a "
+                        "contact write. Default 30.",
                         "schema": {"type": ["number", "null"], "minimum": 1},
+                    },
+                    "send_timeout": {
+                        "label": "Send timeout (seconds)",
+                        "description": "Seconds to wait for the answer to a message send. WapiFlow waits up to "
+                        "30 s for Meta before it answers: keep this above 30, or sends end as 'unknown'. "
+                        "Default 60.",
+                        "schema": {"type": ["number", "null"], "minimum": 1},
+                    },
+                    "deadline": {
+                        "label": "Request deadline (seconds)",
+                        "description": "Longest time one request may take, connect and whole answer, however "
+                        "slowly the server answers. Default 120.",
+                        "schema": {"type": ["number", "null"], "minimum": 1},
+                    },
+                    "max_answer_bytes": {
+                        "label": "Max answer size (bytes)",
+                        "description": "A longer answer is cut off (an error; for a send, 'unknown'). Default "
+                        "16777216 (16 MiB); WapiFlow's largest page of 1,000 contacts is about 1-2 MB.",
+                        "schema": {"type": ["integer", "null"], "minimum": 1024},
+                    },
+                    "scheme": {
+                        "label": "Scheme (http or https)",
+                        "description": "Only for a Base URL given without a scheme (URI-form connections lose "
+                        "it): 'http' for a plain-HTTP test server. Default https.",
+                        "schema": {"type": ["string", "null"], "enum": ["http", "https", None]},
                     },
                     "max_retries": {
                         "label": "Max retries",

@@ -20,9 +20,9 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowError,
     WapiFlowInputError,
     WapiFlowIPNotAllowedError,
-    WapiFlowNotFoundError,
     WapiFlowPlanError,
     WapiFlowServerError,
+    WapiFlowTemplateNotFoundError,
 )
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
 from airflow_provider_wapiflow.notifications.wapiflow import WapiFlowNotifier
@@ -186,7 +186,9 @@ ONLY_APPROVED = "only approved templates can be sent"
 @pytest.mark.parametrize(
     ("template", "error_class", "message"),
     [
-        ("nope", WapiFlowNotFoundError, "WapiFlow has no template 'nope' in this account"),
+        # issue 13.5/15.7: an unknown name is bad input and lists the approved templates
+        ("nope", WapiFlowTemplateNotFoundError, "WapiFlow has no template 'nope' in this account. Approved "
+         "templates: 'appointment_reminder', 'order_shipped', 'order_update', 'welcome'."),
         ("summer_sale", WapiFlowInputError, f"template 'summer_sale' (id 5) is pending: {ONLY_APPROVED}"),
         ("free_money", WapiFlowInputError, f"template 'free_money' (id 6) is rejected: {ONLY_APPROVED}"),
     ],
@@ -312,13 +314,14 @@ def test_non_json_gateway_error_page(sim: WapiFlowSimulator) -> None:
 
 def test_timeout_of_a_send(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
     sim.add_contact("Ana", "Ruiz", "34", "600111222")
-    _connection(sim, monkeypatch, extra={**FAST, "timeout": 0.3})
+    # A send waits send_timeout, not timeout (issue 12.5); the error names the connection (issue 15.14).
+    _connection(sim, monkeypatch, extra={**FAST, "send_timeout": 0.3})
     sim.inject("delay", seconds=1.0, times=1)  # a slow server: it answers, and sends, after the client gave up
     error = raised(lambda: WapiFlowHook().send_message("34", "600111222", "hi"))
     assert type(error) is WapiFlowConnectionError
-    assert str(error) == (
-        "POST inbox/send-message: the answer from WapiFlow was lost (ReadTimeout). The message may have been sent."
-    )
+    assert str(error).startswith("POST inbox/send-message: the answer from WapiFlow was lost (ReadTimeout")
+    assert f"connection 'wapiflow_default' (Base URL {sim.base_url}" in str(error)
+    assert str(error).endswith("The message may have been sent.")
     assert error.outcome.value == "unknown"
     assert sim.request_count() == 1  # never repeated: it may have been sent
 

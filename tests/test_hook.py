@@ -313,7 +313,9 @@ def test_templates_every_status(hook: WapiFlowHook, sim: WapiFlowSimulator) -> N
     assert [t["id"] for t in templates] == sorted(t["id"] for t in sim.templates())
     assert {t["status"] for t in templates} == {0, 1, 2, 3}
     assert hook.get_template("order_shipped")["id"] == _template_id(sim, "order_shipped")
-    assert hook.get_template(str(templates[0]["id"]))["name"] == templates[0]["name"]
+    # An int (or "id:<n>") is an id; a digit string is a name (it used to pick the id: issue 13.5).
+    assert hook.get_template(templates[0]["id"])["name"] == templates[0]["name"]
+    assert hook.get_template(f"id:{templates[0]['id']}")["name"] == templates[0]["name"]
     with pytest.raises(WapiFlowNotFoundError, match="no template 'nope'"):
         hook.get_template("nope")
 
@@ -468,7 +470,8 @@ def test_send_with_a_dropped_connection_is_unknown_and_not_retried(
 
 
 def test_send_timeout_is_unknown(monkeypatch: pytest.MonkeyPatch, sim: WapiFlowSimulator) -> None:
-    _use_connection(monkeypatch, sim, timeout=0.3)
+    # A send waits send_timeout (default 60 s), not timeout (issue 12.5).
+    _use_connection(monkeypatch, sim, send_timeout=0.3)
     sim.add_contact("Ana", "Ruiz", *SPAIN)
     sim.inject("delay", seconds=1.0, times=1, path="inbox/send-message")
     with pytest.raises(WapiFlowConnectionError) as caught:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -139,3 +139,89 @@ async def test_the_async_hook_prefers_the_connection_proxy(
     async with WapiFlowAsyncHook() as hook:
         await hook.list_templates()
     assert len(proxy.lines) == 1
+
+
+# --- issue 13.8 / 15.14: plain http and connection problems ----------------------------------------
+
+
+def test_plain_http_to_a_remote_host_warns_once_naming_the_connection(
+    monkeypatch: pytest.MonkeyPatch, debug_logs: Callable[[], str]
+) -> None:
+    conn = {"conn_type": "wapiflow", "host": "http://wapiflow.invalid/external-api", "login": "c", "password": "s"}
+    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_REMOTE", json.dumps(conn))
+    hook = WapiFlowHook("wapiflow_remote", max_retries=0)
+    for _ in range(3):
+        assert not hook.test_connection()[0]
+    logs = debug_logs()
+    assert logs.count("WapiFlow connection 'wapiflow_remote' uses plain http:// to http://wapiflow.invalid:80") == 1
+    assert "client-secret travels in clear text" in logs
+
+
+def test_plain_http_to_loopback_does_not_warn(
+    wapiflow_connection: WapiFlowSimulator, debug_logs: Callable[[], str]
+) -> None:
+    assert WapiFlowHook().test_connection()[0]
+    assert "plain http://" not in debug_logs()
+
+
+@pytest.mark.parametrize("kind", ["refused", "dns"])
+def test_connection_problems_name_the_connection_and_the_url(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    host = f"http://127.0.0.1:{closed_port}/external-api" if kind == "refused" else "https://wapiflow.invalid"
+    conn = {"conn_type": "wapiflow", "host": host, "login": "c", "password": "s", "extra": {"max_retries": 0}}
+    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_BROKEN", json.dumps(conn))
+    tried = f"http://127.0.0.1:{closed_port}" if kind == "refused" else "https://wapiflow.invalid:443"
+    ok, message = WapiFlowHook("wapiflow_broken").test_connection()
+    assert not ok
+    assert "could not connect to WapiFlow" in message
+    assert "connection 'wapiflow_broken'" in message
+    assert f"tried {tried}" in message
+
+
+async def test_async_connection_problems_name_the_connection_and_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from airflow_provider_wapiflow.exceptions import WapiFlowConnectionError
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    conn = {"conn_type": "wapiflow", "host": f"http://127.0.0.1:{closed_port}", "login": "c", "password": "s",
+            "extra": {"max_retries": 0}}  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_BROKEN", json.dumps(conn))
+    async with WapiFlowAsyncHook("wapiflow_broken") as hook:
+        with pytest.raises(WapiFlowConnectionError) as caught:
+            await hook.list_templates()
+    assert f"connection 'wapiflow_broken' (Base URL http://127.0.0.1:{closed_port}/external-api" in str(caught.value)
+
+
+def test_a_wrong_base_url_path_names_the_connection(
+    wapiflow_simulator: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = json.loads(wapiflow_simulator.connection_json())
+    payload["host"] = wapiflow_simulator.url + "/api"
+    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", json.dumps(payload))
+    ok, message = WapiFlowHook().test_connection()
+    assert not ok
+    assert "HTTP 404" in message
+    assert f"connection 'wapiflow_default' (Base URL {wapiflow_simulator.url}/api/external-api" in message
+
+
+def test_a_uri_connection_that_lost_its_http_scheme_says_so(
+    wapiflow_simulator: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = wapiflow_simulator
+    uri = f"wapiflow://{sim.client_id}:{sim.client_secret}@127.0.0.1:{sim.bound_port}/external-api?max_retries=0"
+    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", uri)
+    ok, message = WapiFlowHook().test_connection()
+    assert not ok  # https:// to a plain-HTTP server
+    assert "https:// was assumed" in message
+    assert "set the extra scheme=http" in message
+    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", uri + "&scheme=http")
+    ok, message = WapiFlowHook().test_connection()
+    assert ok, message
+    assert message.startswith(f"Connected to WapiFlow at {sim.base_url}")

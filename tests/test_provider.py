@@ -91,7 +91,9 @@ def test_ui_form_relabels_and_hides_standard_fields(ui_meta: dict[str, Any]) -> 
     }
     assert fields["login"]["title"] == "Client ID"
     assert fields["password"]["title"] == "Client Secret"
-    assert fields["port"]["hidden"] is True
+    # Port is shown so that Airflow 3.3.2's Test button has a stored port to send (issue 15.14).
+    assert fields["port"]["hidden"] is False
+    assert fields["port"]["placeholder"] == "443"
     assert fields["url_schema"]["hidden"] is True
 
 
@@ -105,6 +107,10 @@ def test_ui_form_offers_typed_extra_fields(ui_meta: dict[str, Any]) -> None:
         "max_retry_after",
         "verify_ssl",
         "proxy",
+        "send_timeout",
+        "deadline",
+        "max_answer_bytes",
+        "scheme",
     }
     assert extras["timeout"]["schema"]["type"] == ["number", "null"]
     assert extras["max_retries"]["schema"]["title"] == "Max retries"

@@ -177,14 +177,27 @@ def send_template_message(
     return ApiRequest("POST", "inbox/send-template-message", form=form, is_send=True)
 
 
-def _number(name: str, value: Any, limit: float) -> str:
+def _coordinate(name: str, value: Any, limit: float) -> str:
+    """
+    A coordinate as WapiFlow must get it: a number in range, written so that PHP reads it as true.
+
+    WapiFlow tests ``$request->latitude && $request->longitude``: ``0`` and ``"0"`` are false in PHP
+    and turn the location into an empty text (reference §7.4), ``"0.0"`` is true. So every coordinate
+    is sent in fixed notation with at least one decimal (7 at most, about 1 cm): ``0`` -> ``"0.0"``.
+    """
+    if isinstance(value, bool) or value is None:
+        raise WapiFlowInputError(f"'{name}' must be a number, got {value!r}")
     try:
-        number = float(value)
+        number = float(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
         raise WapiFlowInputError(f"'{name}' must be a number, got {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise WapiFlowInputError(f"'{name}' must be a finite number, got {value!r}")
     if not -limit <= number <= limit:
         raise WapiFlowInputError(f"'{name}' must be between -{limit:g} and {limit:g}, got {value!r}")
-    return str(value)
+    text = f"{number:.7f}".rstrip("0")
+    text = text + "0" if text.endswith(".") else text
+    return "0.0" if text == "-0.0" else text
 
 
 def send_message(
@@ -214,6 +227,10 @@ def send_message(
     # WapiFlow's required_if rules accept half a location and send an empty text (reference §7.3).
     if (latitude is None) != (longitude is None):
         raise WapiFlowInputError("'latitude' and 'longitude' must be given together")
+    location: Form = []
+    if latitude is not None:
+        location = [("latitude", _coordinate("latitude", latitude, 90)),
+                    ("longitude", _coordinate("longitude", longitude, 180))]  # fmt: skip
     if message is not None and not isinstance(message, str):
         raise WapiFlowInputError(f"'message' must be a string, got {type(message).__name__}")
     has_location = latitude is not None
@@ -231,9 +248,7 @@ def send_message(
         form.append(("message", message))
     if from_number:
         form.append(("from_number", str(from_number)))
-    if has_location:
-        form.append(("latitude", _number("latitude", latitude, 90)))
-        form.append(("longitude", _number("longitude", longitude, 180)))
+    form += location
     if cta_url_id is not None:
         form.append(("cta_url_id", _id("cta_url_id", cta_url_id)))
     if interactive_list_id is not None:

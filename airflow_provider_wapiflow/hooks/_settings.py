@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from airflow_provider_wapiflow.exceptions import SendOutcome, WapiFlowError, WapiFlowInputError
 from airflow_provider_wapiflow.get_provider_info import PRODUCTION_BASE_URL
@@ -15,6 +17,14 @@ if TYPE_CHECKING:
 
 DEFAULTS: dict[str, Any] = {
     "timeout": 30.0,
+    # WapiFlow gives its call to Meta 30 s (cURL error 28, reference §7.4): a send's answer must be
+    # awaited longer, or the client gives up exactly when the server is about to say what happened.
+    "send_timeout": 60.0,
+    # Connect + the whole answer, whatever the server's pace (a body dripping one byte at a time).
+    "deadline": 120.0,
+    # WapiFlow's largest answer is a page of 1,000 contacts or conversations (about 1-2 MB).
+    "max_answer_bytes": 16 * 1024 * 1024,
+    "scheme": None,
     "max_retries": 5,
     "backoff_base": 1.0,
     "backoff_max": 30.0,
@@ -70,10 +80,44 @@ class ConnectionSettings:
     verify_ssl: bool
     proxy: str | None = field(repr=False)
     retry: RetryPolicy
+    send_timeout: float = DEFAULTS["send_timeout"]
+    deadline: float = DEFAULTS["deadline"]
+    max_answer_bytes: int = DEFAULTS["max_answer_bytes"]
+    scheme_assumed: bool = False
+    """The connection gave no scheme (a URI-form connection loses it): ``https://`` was assumed."""
 
     @property
     def connect_timeout(self) -> float:
         return min(CONNECT_TIMEOUT_MAX, self.timeout)
+
+    def read_timeout(self, request: ApiRequest) -> float:
+        """Seconds to wait for the next bytes of an answer: longer for a send (see ``send_timeout``)."""
+        return self.send_timeout if request.is_send else self.timeout
+
+    @property
+    def endpoint(self) -> str:
+        """``scheme://host:port`` of the Base URL, for error messages (no path, no credentials)."""
+        parts = urlsplit(self.base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return f"{parts.scheme}://{parts.hostname}:{port}"
+
+    @property
+    def cleartext(self) -> bool:
+        """The client-secret would travel unencrypted: ``http://`` to a host that is not loopback."""
+        parts = urlsplit(self.base_url)
+        return parts.scheme == "http" and not _is_loopback(parts.hostname or "")
+
+    def where(self) -> str:
+        """``connection 'x' (URL https://host:443/external-api)``: what a connection problem names."""
+        parts = urlsplit(self.base_url)
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never userinfo
+        text = f"connection {self.conn_id!r} (Base URL {shown}, tried {self.endpoint})"
+        if self.scheme_assumed:
+            text += (
+                "; the connection gave no scheme, so https:// was assumed (a URI-form connection loses it):"
+                " for a plain-HTTP server set the extra scheme=http or put http:// in the host"
+            )
+        return text
 
     def url(self, request: ApiRequest) -> str:
         return f"{self.base_url}/{request.path}"
@@ -102,9 +146,32 @@ class ConnectionSettings:
             raise WapiFlowInputError(f"connection {conn.conn_id!r} has no Client ID (login)")
         if not client_secret:
             raise WapiFlowInputError(f"connection {conn.conn_id!r} has no Client Secret (password)")
+        scheme = options["scheme"]
+        if scheme is not None:
+            scheme = scheme.strip().lower().removesuffix("://")
+            if scheme not in ("http", "https"):
+                raise WapiFlowInputError(
+                    f"connection {conn.conn_id!r}: extra 'scheme' must be 'http' or 'https', got {options['scheme']!r}"
+                )
+        base_url, assumed = _base_url(conn, scheme)
+        max_answer_bytes = int(options["max_answer_bytes"])
+        if max_answer_bytes < 1024:
+            raise WapiFlowInputError(
+                f"connection {conn.conn_id!r}: extra 'max_answer_bytes' must be at least 1024, got {max_answer_bytes}"
+            )
+        deadline = float(options["deadline"])
+        if all(source.get("deadline") in (None, "") for source in (overrides, extra)):
+            # The default deadline always leaves room for a send's whole wait.
+            deadline = max(deadline, float(options["send_timeout"]) + CONNECT_TIMEOUT_MAX + 10)
+        if deadline <= 0:
+            raise WapiFlowInputError(f"connection {conn.conn_id!r}: extra 'deadline' must be positive, got {deadline}")
         return cls(
             conn_id=conn.conn_id,
-            base_url=_base_url(conn),
+            base_url=base_url,
+            scheme_assumed=assumed,
+            send_timeout=float(options["send_timeout"]),
+            deadline=deadline,
+            max_answer_bytes=max_answer_bytes,
             client_id=client_id,
             client_secret=client_secret,
             timeout=float(options["timeout"]),
@@ -154,24 +221,57 @@ def _coerce(name: str, value: Any, conn_id: str) -> Any:
         raise WapiFlowInputError(f"connection {conn_id!r}: extra {name!r} has an invalid value {value!r}") from None
 
 
-def _base_url(conn: Connection) -> str:
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(conn: Connection, scheme: str | None) -> tuple[str, bool]:
+    """The Base URL, and whether its scheme was assumed (the connection gave none)."""
     host = (conn.host or "").strip()
+    assumed = False
+    # Port 0 is "no port" (Airflow 3.3.2's Test button sends 0 for an empty Port field).
+    port = conn.port or None
     if not host:
-        return PRODUCTION_BASE_URL
+        if scheme == "http":
+            raise WapiFlowInputError(
+                f"connection {conn.conn_id!r}: extra scheme=http without a host; WapiFlow's production API "
+                f"is {PRODUCTION_BASE_URL}"
+            )
+        return PRODUCTION_BASE_URL, False
     if "://" not in host:
         # URI-form connections (wapiflow://id:secret@host:port/path) split the URL: the path lands in
-        # schema and the scheme is lost; WapiFlow is HTTPS.
-        host = f"https://{host}" + (f":{conn.port}" if conn.port else "")
+        # schema and the scheme is lost. The ``scheme`` extra brings it back; without it, https.
+        assumed = scheme is None
+        host = f"{scheme or 'https'}://{host}"
         path = (conn.schema or "").strip("/")
         if path:
-            host = f"{host}/{path}"
-    elif conn.port and "://" in host:
-        # The form keeps Port as its own field: put it into the URL unless the URL already has one.
-        scheme, rest = host.split("://", 1)
-        netloc, slash, path = rest.partition("/")
-        if ":" not in netloc.rsplit("]", 1)[-1]:
-            host = f"{scheme}://{netloc}:{conn.port}{slash}{path}"
-    host = host.rstrip("/")
+            host = f"{host.rstrip('/')}/{path}"
+    else:
+        given = host.split("://", 1)[0].lower()
+        if scheme is not None and given != scheme:
+            raise WapiFlowInputError(
+                f"connection {conn.conn_id!r}: the Base URL {host!r} says {given}:// but the extra 'scheme' says "
+                f"{scheme}; remove one of them"
+            )
+    url_scheme, rest = host.split("://", 1)
+    url_scheme = url_scheme.lower()
+    if url_scheme not in ("http", "https"):
+        raise WapiFlowInputError(
+            f"connection {conn.conn_id!r}: the Base URL {host!r} must start with https:// (or http:// for a "
+            "test server)"
+        )
+    netloc, slash, path = rest.partition("/")
+    # The form keeps Port as its own field: put it into the URL unless the URL already has one; the
+    # scheme's default port adds nothing.
+    if port and ":" not in netloc.rsplit("]", 1)[-1] and (url_scheme, port) not in (("https", 443), ("http", 80)):
+        netloc = f"{netloc}:{port}"
+    host = f"{url_scheme}://{netloc}{slash}{path}".rstrip("/")
     if host.endswith("/extern-api"):
         raise WapiFlowInputError(
             f"connection {conn.conn_id!r}: the Base URL ends in /extern-api, a typo in WapiFlow's own "
@@ -179,4 +279,4 @@ def _base_url(conn: Connection) -> str:
         )
     if not host.endswith("/external-api"):
         host = f"{host}/external-api"
-    return host
+    return host, assumed

@@ -13,17 +13,29 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError, WapiFlowNotFoundError
+from airflow_provider_wapiflow.exceptions import SendOutcome, WapiFlowError, WapiFlowServerError
 from airflow_provider_wapiflow.hooks import _log_filter
 from airflow_provider_wapiflow.hooks import _requests as api
-from airflow_provider_wapiflow.hooks._envelope import POST_SEND_EXCEPTION, Answer, connection_error, unwrap
+from airflow_provider_wapiflow.hooks._clock import ServerClock
+from airflow_provider_wapiflow.hooks._envelope import (
+    POST_SEND_EXCEPTION,
+    SENT_DESPITE_ERROR,
+    Answer,
+    connection_error,
+    expect_object,
+    expect_page,
+    header,
+    unwrap,
+)
+from airflow_provider_wapiflow.hooks._pages import PageWalk
 from airflow_provider_wapiflow.hooks._settings import ConnectionSettings
+from airflow_provider_wapiflow.hooks._templates import TemplateChoice, WapiFlowTemplateNotFoundError
 from airflow_provider_wapiflow.media import MediaSource
 from airflow_provider_wapiflow.models import TemplateStatus
 
@@ -31,6 +43,8 @@ if TYPE_CHECKING:
     import aiohttp
     import requests
     from yarl import URL
+
+    from airflow_provider_wapiflow.hooks._deadline import Watch
 
 DEFAULT_PAGE_SIZE = 100
 
@@ -50,6 +64,9 @@ class _WapiFlowHookBase(BaseHook):
         backoff_base: float | None = None,
         backoff_max: float | None = None,
         max_retry_after: float | None = None,
+        send_timeout: float | None = None,
+        deadline: float | None = None,
+        max_answer_bytes: int | None = None,
         pool_size: int = 16,
         **kwargs: Any,
     ) -> None:
@@ -62,17 +79,62 @@ class _WapiFlowHookBase(BaseHook):
             "backoff_base": backoff_base,
             "backoff_max": backoff_max,
             "max_retry_after": max_retry_after,
+            "send_timeout": send_timeout,
+            "deadline": deadline,
+            "max_answer_bytes": max_answer_bytes,
         }
         self.requests_made = 0
         """HTTP requests sent by this hook, retries included."""
         self._count_lock = threading.Lock()
         self._post_send_logged = False
+        self._clock = ServerClock()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(wapiflow_conn_id={self.wapiflow_conn_id!r})"
 
     def _settings_from(self, conn: Any) -> ConnectionSettings:
-        return ConnectionSettings.from_connection(conn, self._overrides)
+        settings = ConnectionSettings.from_connection(conn, self._overrides)
+        if settings.cleartext:
+            # Once per hook instance: the settings are read once per hook.
+            self.log.warning(
+                "WapiFlow connection %r uses plain http:// to %s, which is not a loopback address: the "
+                "client-secret travels in clear text with every request. Use https:// in the Base URL.",
+                settings.conn_id,
+                settings.endpoint,
+            )
+        return settings
+
+    def server_now(self) -> datetime:
+        """
+        WapiFlow's clock now (UTC), for comparing with the times it stores (whole seconds).
+
+        Estimated from the ``Date`` header of the answers this hook got (see
+        :class:`~airflow_provider_wapiflow.hooks._clock.ServerClock`): it errs late, by at most 1 s;
+        before any answer it is the worker's clock.
+        """
+        return self._clock.now()
+
+    def _answer(self, request: api.ApiRequest, answer: Answer, settings: ConnectionSettings) -> dict[str, Any]:
+        self._clock.observe(answer.headers)
+        return self._result(request, unwrap(request, answer, where=settings.where()))
+
+    def _too_large(self, request: api.ApiRequest, settings: ConnectionSettings, size: str) -> WapiFlowServerError:
+        error = WapiFlowServerError(
+            f"{request.describe()}: WapiFlow's answer is larger than max_answer_bytes={settings.max_answer_bytes} "
+            f"({size}); it was not read [{settings.where()}]."
+            + (" The message may have been sent." if request.is_send else ""),
+            outcome=SendOutcome.NOT_SENT if request.safe else SendOutcome.UNKNOWN,
+        )
+        error.retryable = True
+        return error
+
+    def _deadline_error(self, request: api.ApiRequest, settings: ConnectionSettings) -> WapiFlowError:
+        return connection_error(
+            request,
+            f"no complete answer within the {settings.deadline:g} s deadline",
+            connected=True,
+            where=settings.where(),
+        )
 
     def _log_retry(self, request: api.ApiRequest, error: WapiFlowError, attempt: int, wait: float) -> None:
         self.log.warning(
@@ -84,12 +146,24 @@ class _WapiFlowHookBase(BaseHook):
         )
 
     def _result(self, request: api.ApiRequest, data: dict[str, Any]) -> dict[str, Any]:
-        if data.pop("_post_send_exception", False) and not self._post_send_logged:
-            self._post_send_logged = True
-            self.log.info(
-                "WapiFlow answers successful template sends with its known post-send error %r "
-                "(a server bug): they are counted as sent, without a conversation id.",
-                POST_SEND_EXCEPTION,
+        text = data.pop(SENT_DESPITE_ERROR, None)
+        if text is None:
+            return data
+        if text.strip() == POST_SEND_EXCEPTION:
+            if not self._post_send_logged:
+                self._post_send_logged = True
+                self.log.info(
+                    "WapiFlow answers successful template sends with its known post-send error %r "
+                    "(a server bug): they are counted as sent, without a conversation id.",
+                    POST_SEND_EXCEPTION,
+                )
+        else:
+            # Logged without the text: for a text send it holds the SQL with the message body.
+            self.log.warning(
+                "%s: WapiFlow answered with a database error after Meta accepted the message (%s); counted "
+                "as sent, without a conversation id.",
+                request.describe(),
+                "storing the message failed" if "messages" in text else "updating the conversation failed",
             )
         return data
 
@@ -103,11 +177,17 @@ class WapiFlowHook(_WapiFlowHookBase):
 
     :param wapiflow_conn_id: an Airflow connection of type ``wapiflow``: host = Base URL (empty: the
         production URL), login = client-id, password = client-secret.
-    :param timeout: seconds to wait for one answer (overrides the connection's ``timeout`` extra).
+    :param timeout: seconds to wait for the next bytes of an answer to a read or a contact write
+        (overrides the connection's ``timeout`` extra).
     :param max_retries: retries of requests that are safe to repeat (overrides ``max_retries``).
     :param backoff_base: first wait between retries, doubled each time (overrides ``backoff_base``).
     :param backoff_max: longest wait between retries (overrides ``backoff_max``).
     :param max_retry_after: longest ``Retry-After`` honoured (overrides ``max_retry_after``).
+    :param send_timeout: seconds to wait for a send's answer, above WapiFlow's own 30 s Meta timeout
+        (overrides ``send_timeout``, default 60).
+    :param deadline: seconds one request may take in all, connect and whole answer (overrides
+        ``deadline``, default 120).
+    :param max_answer_bytes: the largest answer read (overrides ``max_answer_bytes``, default 16 MiB).
     :param pool_size: HTTP connections kept open, at least the number of concurrent callers.
     """
 
@@ -124,10 +204,10 @@ class WapiFlowHook(_WapiFlowHookBase):
         The environment (``HTTPS_PROXY`` / ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``) is read once, here:
         requests would re-read it on every request, which costs a bulk send more CPU than the rest of
         each request. The connection's ``proxy`` extra wins over the environment; ``.netrc`` is not
-        used (WapiFlow authenticates with the client-id / client-secret headers).
+        used (WapiFlow authenticates with the client-id / client-secret headers). Its pools obey the
+        per-request deadline (:mod:`~airflow_provider_wapiflow.hooks._deadline`).
         """
         import requests
-        from requests.adapters import HTTPAdapter
         from requests.utils import get_environ_proxies
 
         _log_filter.install()
@@ -135,7 +215,7 @@ class WapiFlowHook(_WapiFlowHookBase):
         settings = self.settings
         session = requests.Session()
         session.trust_env = False
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.pool_size, max_retries=0)
+        adapter = _watched_adapter(self.pool_size)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers.update(settings.headers())
@@ -160,35 +240,73 @@ class WapiFlowHook(_WapiFlowHookBase):
     def _send_once(self, request: api.ApiRequest) -> dict[str, Any]:
         import requests
 
+        from airflow_provider_wapiflow.hooks._deadline import deadline
+
         settings = self.settings
         files = {name: (f.filename, f.content, f.content_type) for name, f in request.files.items()} or None
         started = time.monotonic()
         with self._count_lock:
             self.requests_made += 1
-        try:
-            response = self.session.request(
-                request.method,
-                settings.url(request),
-                params=request.params or None,
-                data=request.form or None,
-                files=files,
-                timeout=(settings.connect_timeout, settings.timeout),
-                allow_redirects=False,
-            )
-        except requests.RequestException as error:
-            self._log_answer(request, None, started)
-            raise connection_error(request, error, connected=_reached_server(error)) from None
+        with deadline(settings.deadline) as watch:
+            try:
+                response = self.session.request(
+                    request.method,
+                    settings.url(request),
+                    params=request.params or None,
+                    data=request.form or None,
+                    files=files,
+                    timeout=(settings.connect_timeout, settings.read_timeout(request)),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.RequestException as error:
+                self._log_answer(request, None, started)
+                if watch.expired:
+                    raise self._deadline_error(request, settings) from None
+                raise connection_error(
+                    request, error, connected=_reached_server(error), where=settings.where()
+                ) from None
+            try:
+                body = self._read_body(request, response, settings, watch)
+            except (requests.RequestException, OSError, _BodyError) as error:
+                self._log_answer(request, response.status_code, started)
+                if watch.expired:
+                    raise self._deadline_error(request, settings) from None
+                raise connection_error(request, error, connected=True, where=settings.where()) from None
+            finally:
+                response.close()
+            if watch.expired:  # the socket was shut mid-answer: what was read may look complete
+                self._log_answer(request, response.status_code, started)
+                raise self._deadline_error(request, settings)
         self._log_answer(request, response.status_code, started)
-        answer = Answer(response.status_code, response.headers, response.content)
-        return self._result(request, unwrap(request, answer))
+        answer = Answer(response.status_code, response.headers, body, url=settings.url(request))
+        return self._answer(request, answer, settings)
 
-    def server_now(self) -> datetime:
-        """
-        WapiFlow's clock now (UTC), for comparing with the times it stores.
+    def _read_body(
+        self, request: api.ApiRequest, response: requests.Response, settings: ConnectionSettings, watch: Watch
+    ) -> bytes:
+        import urllib3
 
-        Estimated from the ``Date`` header of its answers when there are any, else the worker's clock.
-        """
-        return datetime.now(timezone.utc)
+        limit = settings.max_answer_bytes
+        declared = header(response.headers, "content-length")
+        if declared and declared.strip().isdigit() and int(declared) > limit:
+            self._clock.observe(response.headers)
+            raise self._too_large(request, settings, f"Content-Length {int(declared)}")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(chunk_size=64 * 1024):
+                if watch.remaining <= 0:  # the watchdog shuts the socket; this catches a fast endless body
+                    watch.expire()
+                    break
+                size += len(chunk)
+                if size > limit:
+                    self._clock.observe(response.headers)
+                    raise self._too_large(request, settings, f"more than {limit} bytes and still coming")
+                chunks.append(chunk)
+        except urllib3.exceptions.HTTPError as error:
+            raise _BodyError(f"{type(error).__name__}: {error}") from None
+        return b"".join(chunks)
 
     def call(self, request: api.ApiRequest) -> dict[str, Any]:
         """Send one request, retrying as the retry policy allows, and return the envelope's data."""
@@ -206,13 +324,16 @@ class WapiFlowHook(_WapiFlowHookBase):
                 attempt += 1
 
     def _iter_pages(self, build: Callable[[int], api.ApiRequest], key: str) -> Iterator[dict[str, Any]]:
-        page = 1
-        while True:
-            paginator = self.call(build(page))[key]
-            yield from paginator["data"]
-            if not paginator["data"] or paginator["current_page"] >= paginator["last_page"]:
-                return
-            page += 1
+        walk = PageWalk(build, key)
+        while not walk.done:
+            request = walk.request()
+            yield from walk.accept(request, self.call(request))
+
+    def _object(self, request: api.ApiRequest, key: str) -> dict[str, Any]:
+        return expect_object(request, self.call(request), key)
+
+    def _page(self, request: api.ApiRequest, key: str) -> dict[str, Any]:
+        return expect_page(request, self.call(request), key)
 
     # --- contacts ---------------------------------------------------------------------------------
 
@@ -222,7 +343,7 @@ class WapiFlowHook(_WapiFlowHookBase):
 
         ``search`` fails on the real server (a known bug, raised as :class:`WapiFlowServerError`).
         """
-        return dict(self.call(api.list_contacts(page, per_page, search))["contacts"])
+        return self._page(api.list_contacts(page, per_page, search), "contacts")
 
     def iter_contacts(self, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE) -> Iterator[dict[str, Any]]:
         """Yield every contact, newest first, reading one page at a time."""
@@ -244,7 +365,7 @@ class WapiFlowHook(_WapiFlowHookBase):
         request = api.save_contact(
             None, firstname, lastname, mobile_code, mobile, city, state, post_code, address, profile_image
         )
-        return dict(self.call(request)["contact"])
+        return self._object(request, "contact")
 
     def update_contact(
         self,
@@ -272,7 +393,7 @@ class WapiFlowHook(_WapiFlowHookBase):
             address,
             profile_image,
         )
-        return dict(self.call(request)["contact"])
+        return self._object(request, "contact")
 
     def delete_contact(self, contact_id: int) -> None:
         """Delete a contact; WapiFlow refuses contacts with messages or blocked ones."""
@@ -284,7 +405,7 @@ class WapiFlowHook(_WapiFlowHookBase):
         self, status: int | None = None, page: int = 1, per_page: int = 20, search: str | None = None
     ) -> dict[str, Any]:
         """Return one page of conversations (latest message first) as WapiFlow's paginator dict."""
-        return dict(self.call(api.list_conversations(status, page, per_page, search))["conversation"])
+        return self._page(api.list_conversations(status, page, per_page, search), "conversation")
 
     def iter_conversations(
         self, status: int | None = None, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE
@@ -294,7 +415,7 @@ class WapiFlowHook(_WapiFlowHookBase):
 
     def get_conversation(self, conversation_id: int) -> dict[str, Any]:
         """Return a conversation with its contact and notes."""
-        return dict(self.call(api.get_conversation(conversation_id))["conversation"])
+        return self._object(api.get_conversation(conversation_id), "conversation")
 
     def set_conversation_status(self, conversation_id: int, status: int) -> None:
         """Set a conversation's status: a :class:`ConversationStatus` other than UNREAD."""
@@ -354,7 +475,7 @@ class WapiFlowHook(_WapiFlowHookBase):
 
     def list_templates(self, page: int = 1, per_page: int = 20) -> dict[str, Any]:
         """Return one page of templates, every status, as WapiFlow's paginator dict."""
-        return dict(self.call(api.list_templates(page, per_page))["templates"])
+        return self._page(api.list_templates(page, per_page), "templates")
 
     def iter_templates(self, per_page: int = DEFAULT_PAGE_SIZE) -> Iterator[dict[str, Any]]:
         """Yield every template of the account, whatever its status."""
@@ -362,11 +483,23 @@ class WapiFlowHook(_WapiFlowHookBase):
 
     def get_template(self, template: int | str, *, language: int | str | None = None) -> dict[str, Any]:
         """
-        Find a template by id or by name (and ``language``, WapiFlow's ``language_id``), whatever its status.
+        Find a template, whatever its status: never a guess (see :mod:`~airflow_provider_wapiflow.hooks._templates`).
 
-        :raises WapiFlowNotFoundError: no such template.
+        :param template: an ``int`` (or ``"id:7"``) is an id, any other string a name (``"2"`` is the
+            template *named* 2). An id stops reading at its page; a name reads the whole list.
+        :param language: narrows templates of the same name: a ``language_id``, or a language code
+            where WapiFlow's templates carry one.
+        :raises WapiFlowInputError: unknown (listing the approved templates and the closest name, as
+            :class:`WapiFlowTemplateNotFoundError`, also a :class:`WapiFlowNotFoundError`) or ambiguous
+            (listing the candidates), before any send.
         """
-        return find_template(self.iter_templates(), template, language=language)
+        choice = TemplateChoice(template, language)
+        walk = PageWalk(lambda page: api.list_templates(page, DEFAULT_PAGE_SIZE), "templates")
+        while not walk.done:
+            request = walk.request()
+            if choice.offer(walk.accept(request, self.call(request))):
+                break
+        return choice.result()
 
     # --- connection test --------------------------------------------------------------------------
 
@@ -384,16 +517,15 @@ class WapiFlowHook(_WapiFlowHookBase):
 def find_template(
     templates: Iterator[dict[str, Any]], template: int | str, *, language: int | str | None = None
 ) -> dict[str, Any]:
-    """Return the template whose id or name is ``template`` (in ``language`` when given)."""
-    wanted_id = int(template) if isinstance(template, int) or str(template).isdigit() else None
-    if isinstance(template, bool) or not (wanted_id or (isinstance(template, str) and template.strip())):
-        raise WapiFlowInputError(f"'template' must be a template id or name, got {template!r}")
+    """Choose ``template`` among ``templates`` as :meth:`WapiFlowHook.get_template` does."""
+    choice = TemplateChoice(template, language)
     for item in templates:
-        if language is not None and str(item.get("language_id")) != str(language):
-            continue
-        if (wanted_id is not None and item.get("id") == wanted_id) or item.get("name") == template:
-            return item
-    raise WapiFlowNotFoundError(f"WapiFlow has no template {template!r} in this account", remark="not_found")
+        if choice.offer([item]):
+            break
+    return choice.result()
+
+
+__all__ = ["WapiFlowAsyncHook", "WapiFlowHook", "WapiFlowTemplateNotFoundError", "find_template", "template_status"]
 
 
 def template_status(template: dict[str, Any]) -> TemplateStatus | None:
@@ -402,6 +534,31 @@ def template_status(template: dict[str, Any]) -> TemplateStatus | None:
         return TemplateStatus(int(template.get("status", -1)))
     except (TypeError, ValueError):
         return None
+
+
+class _BodyError(Exception):
+    """The answer's body broke off (a transport error while it was read)."""
+
+
+def _watched_adapter(pool_size: int) -> requests.adapters.HTTPAdapter:
+    """An HTTPAdapter whose urllib3 pools (direct and through a proxy) obey the request deadline."""
+    from requests.adapters import HTTPAdapter
+
+    from airflow_provider_wapiflow.hooks._deadline import WatchedHTTPConnectionPool, WatchedHTTPSConnectionPool
+
+    classes = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
+
+    class WatchedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = classes
+
+        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+            manager.pool_classes_by_scheme = classes
+            return manager
+
+    return WatchedAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
 
 
 def _environment_proxy(base_url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
@@ -512,26 +669,51 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
         started = time.monotonic()
         with self._count_lock:
             self.requests_made += 1
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout(request)
+        )
+        limit = settings.max_answer_bytes
+        status: int | None = None
         try:
-            async with session.request(
-                request.method,
-                settings.url(request),
-                params=request.params or None,
-                data=data,
-                allow_redirects=False,
-                proxy=self._proxy,
-                proxy_auth=self._proxy_auth,
-            ) as response:
-                body = await response.read()
-                answer = Answer(response.status, dict(response.headers), body)
-        except (aiohttp.ClientConnectorError, aiohttp.InvalidURL) as error:
+            async with asyncio.timeout(settings.deadline) as watch:
+                async with session.request(
+                    request.method,
+                    settings.url(request),
+                    params=request.params or None,
+                    data=data,
+                    allow_redirects=False,
+                    proxy=self._proxy,
+                    proxy_auth=self._proxy_auth,
+                    timeout=timeout,
+                ) as response:
+                    status = response.status
+                    if response.content_length is not None and response.content_length > limit:
+                        self._clock.observe(dict(response.headers))
+                        raise self._too_large(request, settings, f"Content-Length {response.content_length}")
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in response.content.iter_any():
+                        size += len(chunk)
+                        if size > limit:
+                            self._clock.observe(dict(response.headers))
+                            raise self._too_large(request, settings, f"more than {limit} bytes and still coming")
+                        chunks.append(chunk)
+                    answer = Answer(
+                        response.status, dict(response.headers), b"".join(chunks), url=settings.url(request)
+                    )
+        except WapiFlowError:
+            self._log_answer(request, status, started)
+            raise
+        except (aiohttp.ClientConnectorError, aiohttp.InvalidURL, aiohttp.ConnectionTimeoutError) as error:
             self._log_answer(request, None, started)
-            raise connection_error(request, error, connected=False) from None
+            raise connection_error(request, error, connected=False, where=settings.where()) from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            self._log_answer(request, None, started)
-            raise connection_error(request, error, connected=True) from None
+            self._log_answer(request, status, started)
+            if watch.expired():
+                raise self._deadline_error(request, settings) from None
+            raise connection_error(request, error, connected=True, where=settings.where()) from None
         self._log_answer(request, answer.status, started)
-        return self._result(request, unwrap(request, answer))
+        return self._answer(request, answer, settings)
 
     async def call(self, request: api.ApiRequest) -> dict[str, Any]:
         """Send one request with the same retry policy as the sync hook."""
@@ -551,17 +733,16 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
     async def list_conversations(
         self, status: int | None = None, page: int = 1, per_page: int = 20, search: str | None = None
     ) -> dict[str, Any]:
-        return dict((await self.call(api.list_conversations(status, page, per_page, search)))["conversation"])
+        return expect_page(
+            request := api.list_conversations(status, page, per_page, search), await self.call(request), "conversation"
+        )
 
     async def _iter_pages(self, build: Callable[[int], api.ApiRequest], key: str) -> AsyncIterator[dict[str, Any]]:
-        page = 1
-        while True:
-            paginator = (await self.call(build(page)))[key]
-            for item in paginator["data"]:
+        walk = PageWalk(build, key)
+        while not walk.done:
+            request = walk.request()
+            for item in walk.accept(request, await self.call(request)):
                 yield item
-            if not paginator["data"] or paginator["current_page"] >= paginator["last_page"]:
-                return
-            page += 1
 
     def iter_conversations(
         self, status: int | None = None, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE
@@ -569,14 +750,22 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
         return self._iter_pages(lambda page: api.list_conversations(status, page, per_page, search), "conversation")
 
     async def get_conversation(self, conversation_id: int) -> dict[str, Any]:
-        return dict((await self.call(api.get_conversation(conversation_id)))["conversation"])
+        request = api.get_conversation(conversation_id)
+        return expect_object(request, await self.call(request), "conversation")
 
     async def list_templates(self, page: int = 1, per_page: int = 20) -> dict[str, Any]:
-        return dict((await self.call(api.list_templates(page, per_page)))["templates"])
+        request = api.list_templates(page, per_page)
+        return expect_page(request, await self.call(request), "templates")
 
     async def get_template(self, template: int | str, *, language: int | str | None = None) -> dict[str, Any]:
-        pages = self._iter_pages(lambda page: api.list_templates(page, DEFAULT_PAGE_SIZE), "templates")
-        return find_template(iter([item async for item in pages]), template, language=language)
+        """As :meth:`WapiFlowHook.get_template`: the same choice, reading the same pages."""
+        choice = TemplateChoice(template, language)
+        walk = PageWalk(lambda page: api.list_templates(page, DEFAULT_PAGE_SIZE), "templates")
+        while not walk.done:
+            request = walk.request()
+            if choice.offer(walk.accept(request, await self.call(request))):
+                break
+        return choice.result()
 
     async def send_message(
         self,

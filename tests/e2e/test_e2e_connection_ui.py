@@ -91,7 +91,12 @@ def test_add_and_test_wapiflow_connection_in_the_ui(browser: Browser, deployment
     conn_fields = conn_type["conn-fields"]
     assert isinstance(behaviour, dict)
     assert isinstance(conn_fields, dict)
-    assert behaviour["relabeling"] == {"host": "Base URL", "login": "Client ID", "password": "Client Secret"}
+    assert behaviour["relabeling"] == {
+        "host": "Base URL",
+        "login": "Client ID",
+        "password": "Client Secret",
+        "port": "Port (443 for https)",
+    }
 
     with WapiFlowSimulator() as sim:
         client = json.loads(sim.connection_json())
@@ -117,11 +122,12 @@ def test_add_and_test_wapiflow_connection_in_the_ui(browser: Browser, deployment
             page.keyboard.press("Enter")
             dialog.locator("input[name=connection_id]").fill(CONN_ID)
 
-            # The standard fields carry the provider's labels; schema and port are hidden.
+            # The standard fields carry the provider's labels; schema is hidden. Port is shown: a stored
+            # port lets Airflow 3.3.2's row Test button work (it sends 0 for a missing one).
             expect(dialog.get_by_label("Base URL", exact=True)).to_be_visible()
             expect(dialog.get_by_label("Client ID", exact=True)).to_be_visible()
             expect(dialog.get_by_label("Client Secret", exact=True)).to_be_visible()
-            expect(dialog.locator("input[name=port]")).to_have_count(0)
+            expect(dialog.locator("input[name=port]")).to_have_count(1)
             expect(dialog.locator("input[name=schema]")).to_have_count(0)
             expect(dialog.get_by_label("Base URL", exact=True)).to_have_attribute(
                 "placeholder", behaviour["placeholders"]["host"]
@@ -129,6 +135,7 @@ def test_add_and_test_wapiflow_connection_in_the_ui(browser: Browser, deployment
             dialog.get_by_label("Base URL", exact=True).fill(sim.base_url)
             dialog.get_by_label("Client ID", exact=True).fill(client_id)
             dialog.get_by_label("Client Secret", exact=True).fill(client_secret)
+            dialog.locator("input[name=port]").fill("443")  # the URL's own port wins; 443 is the docs' advice
             expect(dialog.get_by_label("Client Secret", exact=True)).to_have_attribute("type", "password")
 
             # Every declared extra field is on the form, with its label. (The 3.3.2 UI does not tie the
@@ -150,22 +157,20 @@ def test_add_and_test_wapiflow_connection_in_the_ui(browser: Browser, deployment
             rest = deployment.rest()
             saved = rest.get(f"connections/{CONN_ID}")
             assert (saved["conn_type"], saved["host"], saved["login"]) == ("wapiflow", sim.base_url, client_id)
-            assert saved["port"] is None
+            assert saved["port"] == 443
             extra = json.loads(saved["extra"])
             assert extra["timeout"] == 12
             assert extra["max_retries"] == 2
             assert extra["verify_ssl"] is True
 
-            # The row's "Test Connection" button: works, or hits the known 3.3.2 port-less bug.
+            # The row's "Test Connection" button works: the stored port avoids the 3.3.2 port-less bug.
             with page.expect_response(lambda r: r.url.endswith("/api/v2/connections/test")) as answer:
                 row.get_by_role("button", name="Test Connection").click()
             response = answer.value
             print(f"connection-ui: the row's Test Connection button got HTTP {response.status}")
-            if response.status == 200:
-                assert response.json()["status"] is True, response.json()
-            else:
-                assert response.status == 400, response.text()
-                assert PORTLESS_TEST_BUG in response.json()["detail"]
+            assert PORTLESS_TEST_BUG not in response.text(), "the Port workaround no longer works"
+            assert response.status == 200, response.text()
+            assert response.json()["status"] is True, response.json()
 
             # The same test through the REST endpoint the button calls, without the bogus port:
             # the stored Base URL, Client ID and Client Secret are used.

@@ -1,0 +1,55 @@
+"""WapiFlow's clock, estimated from the ``Date`` header of its answers (shared by both hooks)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+
+from airflow_provider_wapiflow.hooks._envelope import server_date
+
+
+class ServerClock:
+    """
+    The offset between WapiFlow's clock and the worker's, from the ``Date`` headers seen so far.
+
+    A ``Date`` header has whole seconds and is written before the answer travels, so an answer with
+    ``Date: D`` received at worker time ``t`` bounds the offset: ``D - t <= offset < D + 1 - t``
+    (plus the answer's one-way latency). The bounds of every answer are intersected; the estimate is
+    the **upper** bound, so :meth:`now` errs late: at most 1 s later than WapiFlow's clock, never
+    earlier by more than one answer's network latency. A time taken with it as "the send started"
+    can therefore only make a later ``last_message_at`` look too early (evidence missed, the outcome
+    stays unknown), never make an earlier one look like our send. When the bounds stop overlapping
+    (either clock was set), the latest answer starts a new estimate. Before any answer: the
+    worker's clock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._low: float | None = None
+        self._high: float | None = None
+
+    def observe(self, headers: Mapping[str, str], received: float | None = None) -> None:
+        """Take the ``Date`` header of an answer received at worker time ``received`` (epoch seconds)."""
+        date = server_date(headers)
+        if date is None:
+            return
+        received = time.time() if received is None else received
+        low = date.timestamp() - received
+        high = low + 1.0
+        with self._lock:
+            if self._low is None or self._high is None or low >= self._high or high <= self._low:
+                self._low, self._high = low, high
+            else:
+                self._low, self._high = max(self._low, low), min(self._high, high)
+
+    @property
+    def offset(self) -> float | None:
+        """Seconds to add to the worker's clock, or None before any answer with a ``Date``."""
+        with self._lock:
+            return self._high
+
+    def now(self) -> datetime:
+        offset = self.offset or 0.0
+        return datetime.now(timezone.utc) + timedelta(seconds=offset)
