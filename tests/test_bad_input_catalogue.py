@@ -188,7 +188,7 @@ ONLY_APPROVED = "only approved templates can be sent"
     [
         # issue 13.5/15.7: an unknown name is bad input and lists the approved templates
         ("nope", WapiFlowTemplateNotFoundError, "WapiFlow has no template 'nope' in this account. Approved "
-         "templates: 'appointment_reminder', 'order_shipped', 'order_update', 'welcome'."),
+         "templates: 'airflow_task_failed', 'appointment_reminder', 'order_shipped', 'order_update', 'welcome'."),
         ("summer_sale", WapiFlowInputError, f"template 'summer_sale' (id 5) is pending: {ONLY_APPROVED}"),
         ("free_money", WapiFlowInputError, f"template 'free_money' (id 6) is rejected: {ONLY_APPROVED}"),
     ],

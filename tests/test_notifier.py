@@ -96,7 +96,7 @@ def test_a_password_in_the_exception_never_reaches_whatsapp(
 ) -> None:
     sim = wapiflow_connection
     sim.add_contact("On-call", "Engineer", *ON_CALL)
-    sim.add_template("airflow_task_failed", "Airflow task failed: {{1}}")
+    sim.add_template("task_failed_one_line", "Airflow task failed: {{1}}")
     monkeypatch.setenv(
         "AIRFLOW_CONN_WAREHOUSE_DB",
         json.dumps({"conn_type": "postgres", "host": "db.internal", "login": "etl", "password": WAREHOUSE_PASSWORD}),

@@ -126,7 +126,7 @@ async def test_an_unknown_name_lists_the_approved_templates_and_the_closest(
     assert isinstance(error, WapiFlowNotFoundError)
     assert str(error) == (
         "WapiFlow has no template 'order_shiped' in this account. Did you mean 'order_shipped'? Approved "
-        "templates: 'appointment_reminder', 'order_shipped', 'order_update', 'welcome'."
+        "templates: 'airflow_task_failed', 'appointment_reminder', 'order_shipped', 'order_update', 'welcome'."
     )
 
 

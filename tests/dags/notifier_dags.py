@@ -75,7 +75,7 @@ with DAG(dag_id="notifier_secret_in_exception", schedule=None, start_date=START,
     query_warehouse.override(
         task_id="template",
         on_failure_callback=WapiFlowNotifier(
-            recipients="+34699000111", template="airflow_task_failed", body_variables=["{{ exception }}"]
+            recipients="+34699000111", template="task_failed_one_line", body_variables=["{{ exception }}"]
         ),
     )()
 
