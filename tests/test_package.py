@@ -17,9 +17,8 @@ import sys
 import tarfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -87,7 +86,7 @@ def _clean_env(home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def airflow(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def airflow(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
     """Run ``airflow ...`` or ``python -c`` of the virtualenv in a fresh process, outside the checkout."""
     home = tmp_path_factory.mktemp("airflow-home")
     (home / "dags").mkdir()
@@ -97,7 +96,7 @@ def airflow(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[An
         command = [str(venv / "bin" / "python"), "-c", python] if python else [str(venv / "bin" / "airflow"), *args]
         return _run(command, cwd=home, env=env)
 
-    yield run
+    return run
 
 
 def test_wheel_holds_the_package_typed_and_licensed(dist: dict[str, Path]) -> None:
@@ -126,7 +125,7 @@ def test_sdist_holds_the_sources_and_license_only(dist: dict[str, Path]) -> None
     assert not [n for n in names if n.startswith(NOT_SHIPPED)], [n for n in names if n.startswith(NOT_SHIPPED)]
 
 
-def test_airflow_finds_the_installed_provider(airflow: Any, venv: Path) -> None:
+def test_airflow_finds_the_installed_provider(airflow: Callable[..., str], venv: Path) -> None:
     location = airflow(python="import airflow_provider_wapiflow as p; print(p.__file__)").strip()
     assert location.startswith(str(venv)), f"imported from {location}, not from the virtualenv"
 
@@ -149,14 +148,16 @@ def test_airflow_finds_the_installed_provider(airflow: Any, venv: Path) -> None:
             python="import json; from airflow.providers_manager import ProvidersManager as M; m = M(); "
             "print(json.dumps({'behaviour': m.field_behaviours['wapiflow'], "
             "'fields': sorted(k for k in m.connection_form_widgets if k.startswith('extra__wapiflow__'))}))"
-        ).strip().splitlines()[-1]
+        )
+        .strip()
+        .splitlines()[-1]
     )
     assert form["behaviour"]["relabeling"]["password"] == "Client Secret", form
     assert {"schema", "port"} <= set(form["behaviour"]["hidden_fields"]), form
     assert {"extra__wapiflow__timeout", "extra__wapiflow__max_retries", "extra__wapiflow__proxy"} <= set(form["fields"])
 
 
-def test_example_dags_parse_with_the_installed_provider(airflow: Any) -> None:
+def test_example_dags_parse_with_the_installed_provider(airflow: Callable[..., str]) -> None:
     code = (
         "import json, time\n"
         "from airflow.dag_processing.dagbag import DagBag\n"
