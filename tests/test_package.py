@@ -118,11 +118,16 @@ def test_wheel_holds_the_package_typed_and_licensed(dist: dict[str, Path]) -> No
     assert "provider_info = airflow_provider_wapiflow.get_provider_info:get_provider_info" in entry_points
 
 
-def test_sdist_holds_the_sources_and_license_only(dist: dict[str, Path]) -> None:
+def test_sdist_holds_the_sources_and_license_only(dist: dict[str, Path], tmp_path: Path) -> None:
     with tarfile.open(dist["sdist"]) as sdist:
         names = [n.split("/", 1)[1] for n in sdist.getnames() if "/" in n]
     assert {"pyproject.toml", "LICENSE", "README.md", "PKG-INFO", f"{PACKAGE}/py.typed"} <= set(names)
     assert not [n for n in names if n.startswith(NOT_SHIPPED)], [n for n in names if n.startswith(NOT_SHIPPED)]
+    # What pip does with the sdist: build the same wheel from it alone.
+    _run([str(UV), "build", "--wheel", "--out-dir", str(tmp_path), str(dist["sdist"])], cwd=tmp_path)
+    (rebuilt,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(rebuilt) as again, zipfile.ZipFile(dist["wheel"]) as first:
+        assert sorted(again.namelist()) == sorted(first.namelist())
 
 
 def test_airflow_finds_the_installed_provider(airflow: Callable[..., str], venv: Path) -> None:

@@ -215,7 +215,8 @@ def test_batched_send_survives_a_celery_worker_killed_mid_send(tmp_path: Path) -
         f"killed {VICTIM} at {watch.killed_at_total} messages stored "
         f"(messages per batch seen running on it: {watch.killed_at_batch} of {BATCH_SIZE}; "
         f"batches lost with it: {watch.lost_batches}) "
-        f"max messages per recipient={max(_messaged(sim).values())} unknowns={unknowns} "
+        f"recipients messaged={len(_messaged(sim))} max messages per recipient={max(_messaged(sim).values())} "
+        f"unknowns={unknowns} "
         f"stack up in {stack_up:.0f} s, DAG run {run_time:.0f} s, wall time {time.monotonic() - wall:.0f} s"
     )
 
