@@ -43,8 +43,9 @@ e2e: $(STAMP) system-deps
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
+# --durations: every run shows where the 10-minute budget of make test goes.
 test: system-deps lint types docs
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=12
 
 demo: $(STAMP)
 	$(BIN)/python tools/demo.py

@@ -131,9 +131,6 @@ def test_sdist_holds_the_sources_and_license_only(dist: dict[str, Path], tmp_pat
 
 
 def test_airflow_finds_the_installed_provider(airflow: Callable[..., str], venv: Path) -> None:
-    location = airflow(python="import airflow_provider_wapiflow as p; print(p.__file__)").strip()
-    assert location.startswith(str(venv)), f"imported from {location}, not from the virtualenv"
-
     providers = json.loads(airflow("providers", "list", "-o", "json"))
     (ours,) = [p for p in providers if p["package_name"] == "airflow-provider-wapiflow"]
     assert ours["version"] == VERSION
@@ -143,20 +140,19 @@ def test_airflow_finds_the_installed_provider(airflow: Callable[..., str], venv:
     assert wapiflow["class"] == "airflow_provider_wapiflow.hooks.wapiflow.WapiFlowHook"
     assert wapiflow["package_name"] == "airflow-provider-wapiflow"
 
-    behaviours = json.loads(airflow("providers", "behaviours", "-o", "json"))
-    assert {"field_behaviours": "wapiflow"} in behaviours, behaviours
-
-    # The form as the UI's connection form reads it from the providers manager: relabelled standard
-    # fields and the extra fields.
+    # The form as the UI's connection form reads it from the providers manager (what ``airflow
+    # providers behaviours`` and ``widgets`` list): relabelled standard fields and the extra fields.
     form = json.loads(
         airflow(
-            python="import json; from airflow.providers_manager import ProvidersManager as M; m = M(); "
-            "print(json.dumps({'behaviour': m.field_behaviours['wapiflow'], "
+            python="import json, airflow_provider_wapiflow as p; from airflow.providers_manager import "
+            "ProvidersManager as M; m = M(); print(json.dumps({'location': p.__file__, "
+            "'behaviour': m.field_behaviours['wapiflow'], "
             "'fields': sorted(k for k in m.connection_form_widgets if k.startswith('extra__wapiflow__'))}))"
         )
         .strip()
         .splitlines()[-1]
     )
+    assert form["location"].startswith(str(venv)), f"imported from {form['location']}, not from the virtualenv"
     assert form["behaviour"]["relabeling"]["password"] == "Client Secret", form
     assert {"schema", "port"} <= set(form["behaviour"]["hidden_fields"]), form
     assert {"extra__wapiflow__timeout", "extra__wapiflow__max_retries", "extra__wapiflow__proxy"} <= set(form["fields"])

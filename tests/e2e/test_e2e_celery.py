@@ -67,7 +67,7 @@ def _celery_env(sim: WapiFlowSimulator, db_url: str, broker_url: str) -> dict[st
         # A dead worker's tasks stop heartbeating: fail them (and so retry them) within seconds.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "1",
         # A task message the dead worker had taken but not started is requeued rather than lost.
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
     }
@@ -208,6 +208,8 @@ def test_batched_send_survives_a_celery_worker_killed_mid_send(tmp_path: Path) -
                 watch.poll, timeout=RUN_TIMEOUT, interval=0.3, what=f"run {run_id}", alive=deployment.check_alive
             )
             run_time = time.monotonic() - run_started
+            # Of the Airflow processes only the API server listens, on loopback (workers serve no logs).
+            assert deployment.listening() == {"api-server": {f"127.0.0.1:{deployment.api_port}"}}
             unknowns = _check_run(rest, run_id, run, watch, sim, deployment)
             _check_sensor(rest, run_id, watch)
     print(
