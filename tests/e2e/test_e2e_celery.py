@@ -179,7 +179,9 @@ class CampaignWatch:
 
 
 @pytest.mark.timeout(900)
-def test_batched_send_survives_a_celery_worker_killed_mid_send(tmp_path: Path) -> None:
+def test_batched_send_survives_a_celery_worker_killed_mid_send(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     wall = time.monotonic()
     dags = tmp_path / "dags"
     dags.mkdir()
@@ -212,8 +214,8 @@ def test_batched_send_survives_a_celery_worker_killed_mid_send(tmp_path: Path) -
             assert deployment.listening() == {"api-server": {f"127.0.0.1:{deployment.api_port}"}}
             unknowns = _check_run(rest, run_id, run, watch, sim, deployment)
             _check_sensor(rest, run_id, watch)
-    print(
-        f"\ncelery e2e: recipients={CUSTOMERS} batches={CUSTOMERS // BATCH_SIZE} "
+    figures = (
+        f"celery e2e: recipients={CUSTOMERS} batches={CUSTOMERS // BATCH_SIZE} "
         f"killed {VICTIM} at {watch.killed_at_total} messages stored "
         f"(messages per batch seen running on it: {watch.killed_at_batch} of {BATCH_SIZE}; "
         f"batches lost with it: {watch.lost_batches}) "
@@ -221,6 +223,8 @@ def test_batched_send_survives_a_celery_worker_killed_mid_send(tmp_path: Path) -
         f"unknowns={unknowns} "
         f"stack up in {stack_up:.0f} s, DAG run {run_time:.0f} s, wall time {time.monotonic() - wall:.0f} s"
     )
+    with capsys.disabled():  # the figures show in every make test run, not only on failure
+        print(f"\n{figures}")
 
 
 def _check_run(
