@@ -5,11 +5,12 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install lint types unit e2e docs test demo bench clean
+.PHONY: help install system-deps lint types unit e2e docs test demo bench clean
 
 help:
 	@echo "make demo   - run the example DAG end to end against the bundled WapiFlow simulator"
-	@echo "make test   - lint, types, tests (including browser e2e) and docs"
+	@echo "make test   - lint, types, docs and every test (browser, Celery and package e2e included);"
+	@echo "              as root it apt-get installs chromium, postgresql and redis-server when missing"
 	@echo "make e2e    - only the end-to-end tests (Airflow UI in headless Chromium, real scheduler)"
 	@echo "make bench  - benchmarks against the simulator (writes benchmarks/results.json)"
 
@@ -22,6 +23,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Debian packages the e2e tests drive: chromium, postgresql, redis-server (installed as root when missing).
+system-deps:
+	@tools/system-deps.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -32,14 +37,15 @@ types: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -m "not e2e"
 
-e2e: $(STAMP)
+e2e: $(STAMP) system-deps
 	$(BIN)/pytest -m e2e
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
-test: lint types docs
-	$(BIN)/pytest
+# --durations: every run shows where the 10-minute budget of make test goes.
+test: system-deps lint types docs
+	$(BIN)/pytest --durations=12
 
 demo: $(STAMP)
 	$(BIN)/python tools/demo.py

@@ -108,8 +108,24 @@ def _run_customer_replies(run_dag: RunDag, sim: WapiFlowSimulator) -> None:
     assert [c["status"] for c in sim.conversations()] == [0]
 
 
+def _run_batched_send(run_dag: RunDag, sim: WapiFlowSimulator) -> None:
+    sim.bulk_seed_contacts(25, "34", 600000001)
+    sim.auto_reply("34", "600000001", text="Thanks!", delay=2.5)
+    result = run_dag("wapiflow_batched_send.py", run_conf={"customers": 25, "batch_size": 10})
+    assert result.succeeded, result.task_states
+    batches = [result.xcoms[f"send_batch[{i}]"] for i in range(3)]
+    assert [b["recipients"] for b in batches] == [10, 10, 5]
+    assert result.xcoms["report"]["sent"] == 25
+    assert result.xcoms["report"]["batches"] == 3
+    sent = sim.messages(direction="sent")
+    assert sorted(int(m["mobile"]) for m in sent) == list(range(600000001, 600000026))
+    assert sorted(m["body_variables"][1] for m in sent) == [f"B-{i:05d}" for i in range(1, 26)]
+    assert result.task_states["wait_for_reply"] == "success"
+
+
 _RUNNERS: dict[str, Callable[[RunDag, WapiFlowSimulator], None]] = {
     "wapiflow_customer_replies": _run_customer_replies,
+    "wapiflow_batched_send": _run_batched_send,
     "wapiflow_send_message": _run_send_message,
     "wapiflow_failure_alert": _run_failure_alert,
     "wapiflow_wait_for_done": _run_wait_for_done,

@@ -221,6 +221,14 @@ class AirflowDeployment:
         self.start("dag-processor", "dag-processor", env=env)
         self.start("triggerer", "triggerer", "--skip-serve-logs", env=env)
 
+    def start_celery_worker(
+        self, name: str, *, concurrency: int = 2, env: Mapping[str, str] | None = None
+    ) -> ManagedProcess:
+        """``airflow celery worker`` named ``name`` (its Celery node name), without its log server."""
+        return self.start(
+            name, "celery", "worker", "-H", f"{name}@{LOOPBACK}", "-c", str(concurrency), "--skip-serve-logs", env=env
+        )
+
     def check_alive(self) -> None:
         """Raise with the log tail of any started process that has exited."""
         for process in self.processes:
