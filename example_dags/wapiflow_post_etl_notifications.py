@@ -82,7 +82,7 @@ with DAG(
         task_id="send_order_shipped",
         template="order_shipped",  # "Hi {{1}}, your order {{2}} has shipped."
         recipients=to_recipients(orders),
-        max_failures=0.05,  # tolerate up to 5% failed or unknown recipients
+        max_failure_rate=0.05,  # tolerate up to 5% failed or unknown recipients
         concurrency=8,
     )
     # [END howto_operator_send_template]

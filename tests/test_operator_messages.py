@@ -184,7 +184,7 @@ def test_duplicates_are_sent_once_and_progress_is_logged_masked(
     assert summary["sent"] == 3
     assert summary["duplicates"] == [{"position": 3, "first_position": 0}]
     assert _sent_per_mobile(sim) == Counter({c[3]: 1 for c in CUSTOMERS[:3]})
-    assert "sent 3/3 (100%), 0 failed" in logs
+    assert "processed 3/3 (100%): 3 sent, 0 failed, 0 unknown" in logs
     assert "1 recipients appear more than once" in logs
     for _, _, _, mobile in CUSTOMERS[:3]:
         assert mobile not in logs
@@ -207,7 +207,7 @@ def test_max_failures_lets_invalid_recipients_be_skipped(wapiflow_connection: Wa
     recipients: list[Any] = [r["phone"] for r in _seed(sim, CUSTOMERS[:2])]
     recipients.insert(1, "+3460011")
     summary = SendMessageOperator(task_id="t", message="hi", recipients=recipients,
-                                  max_failures=0.5).execute(_context(_DictStore()))  # fmt: skip
+                                  max_failure_rate=0.5).execute(_context(_DictStore()))  # fmt: skip
     assert summary["sent"] == 2
     assert summary["failed"] == [{"position": 1, "recipient": None, "error": "'phone' +****011 is too short"}]
 
@@ -240,7 +240,6 @@ def test_without_a_task_state_store_it_warns(
 @pytest.mark.parametrize(
     ("recipients", "expected"),
     [
-        ([], "'recipients' is empty: nothing to send"),
         ("+34600111222", "'recipients' rendered to text that is not a list; pass the XComArg itself"),
         ({"phone": "+34600111222"}, "'recipients' must be a list of phones or recipient dicts, got dict"),
         (
@@ -261,7 +260,8 @@ def test_without_a_task_state_store_it_warns(
             [{"phone": "+34600111222", "frist_name": "Ana"}, 42],
             "2 of 2 recipients are invalid:\n"
             "  recipient 0: unknown key 'frist_name' (allowed: phone, mobile_code, mobile, body_variables, "
-            "header_variables, firstname, lastname, city, state, post_code, address)\n"
+            "header_variables, firstname, lastname, city, state, post_code, address, input_position, "
+            "duplicates_dropped, ref)\n"
             "  recipient 1: must be an E.164 string or a dict with 'phone' or 'mobile_code' + 'mobile', got int",
         ),
         (
@@ -340,8 +340,12 @@ def test_send_message_input_checks(
 def test_operator_arguments_are_checked_at_parse_time() -> None:
     with pytest.raises(WapiFlowInputError, match="'concurrency' must be an integer from 1 to 64"):
         SendMessageOperator(task_id="t", recipients=[], message="x", concurrency=0)
-    with pytest.raises(WapiFlowInputError, match=r"'max_failures' as a ratio must be between 0\.0 and 1\.0"):
-        SendMessageOperator(task_id="t", recipients=[], message="x", max_failures=1.5)
+    with pytest.raises(WapiFlowInputError, match=r"'max_failure_rate' must be a number from 0\.0 to 1\.0"):
+        SendMessageOperator(task_id="t", recipients=[], message="x", max_failure_rate=1.5)
+    with pytest.raises(WapiFlowInputError, match=r"'max_failures' must be a count"):
+        SendMessageOperator(task_id="t", recipients=[], message="x", max_failures=-1)
+    with pytest.raises(WapiFlowInputError, match=r"'rate_limit_timeout' must be a positive number"):
+        SendMessageOperator(task_id="t", recipients=[], message="x", rate_limit_timeout=0)
 
 
 # --- helpers -------------------------------------------------------------------------------------

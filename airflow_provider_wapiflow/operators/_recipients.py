@@ -12,6 +12,8 @@ from airflow_provider_wapiflow.models import Phone
 PHONE_KEYS = ("phone", "mobile_code", "mobile")
 CONTACT_KEYS = ("firstname", "lastname", "city", "state", "post_code", "address")
 VARIABLE_KEYS = ("body_variables", "header_variables")
+#: Keys :func:`airflow_provider_wapiflow.batching.batch_recipients` and users add to a recipient dict.
+RESERVED_KEYS = ("input_position", "duplicates_dropped", "ref")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,9 @@ class Recipient:
     header_variables: tuple[str, ...] | None = None
     message: str | None = None
     contact: Mapping[str, str] = field(default_factory=dict)
+    input_position: int | None = None
+    duplicates_dropped: int = 0
+    ref: Any = None
 
     @property
     def digest(self) -> str:
@@ -36,7 +41,10 @@ class Recipient:
 
     def describe(self) -> dict[str, Any]:
         """How the recipient appears in logs and XComs: position and masked phone."""
-        return {"position": self.position, "recipient": self.phone.masked}
+        described: dict[str, Any] = {"position": self.input_position or self.position, "recipient": self.phone.masked}
+        if self.ref is not None:
+            described["ref"] = self.ref
+        return described
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ def _parse_one(item: Any, position: int, extra_keys: tuple[str, ...]) -> Recipie
         raise WapiFlowInputError(
             f"must be an E.164 string or a dict with 'phone' or 'mobile_code' + 'mobile', got {type(item).__name__}"
         )
-    allowed = (*PHONE_KEYS, *VARIABLE_KEYS, *CONTACT_KEYS, *extra_keys)
+    allowed = (*PHONE_KEYS, *VARIABLE_KEYS, *CONTACT_KEYS, *RESERVED_KEYS, *extra_keys)
     unknown = sorted(str(key) for key in item if key not in allowed)
     if unknown:
         raise WapiFlowInputError(f"unknown key {', '.join(map(repr, unknown))} (allowed: {', '.join(allowed)})")
@@ -97,6 +105,9 @@ def _parse_one(item: Any, position: int, extra_keys: tuple[str, ...]) -> Recipie
         header_variables=_variables(item.get("header_variables"), "header_variables"),
         message=message,
         contact=contact,
+        input_position=item.get("input_position"),
+        duplicates_dropped=int(item.get("duplicates_dropped") or 0),
+        ref=item.get("ref"),
     )
 
 
