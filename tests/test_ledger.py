@@ -54,8 +54,8 @@ def test_a_chunk_left_sending_by_a_killed_worker_makes_all_its_recipients_unknow
     first.record("b")  # not sent
     first.record("c", unknown=True)  # chunk 0 complete: written as done
     first.before_send("d")  # chunk 1 marked sending, then the worker is SIGKILLed: close() never runs
-    assert store.get("wapiflow_ledger:1:0") == {"state": "done", "delivered": {"a": AT}, "unknown": ["c"]}
-    assert store.get("wapiflow_ledger:1:1") == {"state": "sending", "recipients": ["d", "e"]}
+    assert store.get("wapiflow_ledger:1.0:0") == {"state": "done", "delivered": {"a": AT}, "unknown": ["c"]}
+    assert store.get("wapiflow_ledger:1.0:1") == {"state": "sending", "recipients": ["d", "e"]}
 
     history = DeliveryLedger(store, try_number=2, log=LOG).history()
     assert history.delivered == {"a"}
@@ -71,7 +71,7 @@ def test_an_interrupted_try_records_in_flight_sends_as_unknown() -> None:
         ledger.before_send(digest)
     ledger.record("a", delivered_at=AT)
     ledger.close()  # e.g. the task timed out while "b" was in flight; "c" never started
-    assert store.get("wapiflow_ledger:1:0") == {"state": "done", "delivered": {"a": AT}, "unknown": ["b"]}
+    assert store.get("wapiflow_ledger:1.0:0") == {"state": "done", "delivered": {"a": AT}, "unknown": ["b"]}
     # one index write per try, then "sending" and "done": never one write per message
     assert ledger.writes == 3
 

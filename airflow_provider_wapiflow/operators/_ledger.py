@@ -102,6 +102,7 @@ class DeliveryLedger:
         self._resolved: dict[str, str] = {}
         self._lock = threading.Lock()
         self._index: list[list[Any]] | None = None
+        self._seq: int | None = None
         self.writes = 0
         self.reads = 0
 
@@ -110,7 +111,10 @@ class DeliveryLedger:
         return self.store is not None
 
     def _key(self, chunk: int | str) -> str:
-        return f"{KEY_PREFIX}:{self.try_number}:{chunk}"
+        # The index length when the try first wrote makes keys unique even if a try number comes back.
+        if self._seq is None:
+            self._seq = len(self._read_index())
+        return f"{KEY_PREFIX}:{self.try_number}.{self._seq}:{chunk}"
 
     def _read_index(self) -> list[list[Any]]:
         if self._index is None:

@@ -51,9 +51,10 @@ class Recipient:
 class InvalidRecipient:
     position: int
     reason: str
+    input_position: int | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"position": self.position, "recipient": None, "error": self.reason}
+        return {"position": self.input_position or self.position, "recipient": None, "error": self.reason}
 
 
 @dataclass
@@ -132,7 +133,8 @@ def parse_recipients(items: Any, *, extra_keys: tuple[str, ...] = ()) -> ParsedR
         try:
             recipient = _parse_one(item, position, extra_keys)
         except WapiFlowInputError as error:
-            invalid.append(InvalidRecipient(position, str(error)))
+            given = item.get("input_position") if isinstance(item, Mapping) else None
+            invalid.append(InvalidRecipient(position, str(error), given if isinstance(given, int) else None))
             continue
         if recipient.phone in first_seen:
             duplicates.append((position, first_seen[recipient.phone]))

@@ -26,6 +26,7 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowError,
     WapiFlowInputError,
     WapiFlowNotAContactError,
+    WapiFlowNotFoundError,
     WapiFlowPlanError,
     WapiFlowValidationError,
 )
@@ -46,7 +47,7 @@ from airflow_provider_wapiflow.operators._batch import (
     rendered_list,
     run_bounded,
 )
-from airflow_provider_wapiflow.operators._ledger import DeliveryLedger, History, RunScopedStore
+from airflow_provider_wapiflow.operators._ledger import INDEX_KEY, DeliveryLedger, History, RunScopedStore
 from airflow_provider_wapiflow.operators._once_per import SENDS_ASSET, OncePerGuard
 from airflow_provider_wapiflow.operators._readback import READ_PAGE_SIZE, sent_at
 from airflow_provider_wapiflow.operators._recipients import (
@@ -68,7 +69,14 @@ def _utcnow() -> str:
 
 
 #: What no retry can fix: the task fails at once instead of using its retries (the typed error is kept).
-UNRETRYABLE_ERRORS: tuple[type[WapiFlowError], ...] = (WapiFlowInputError, WapiFlowAuthError, WapiFlowPlanError)
+#: A not-found escaping execute() comes from the lookups before the sends (an unknown template): per
+#: recipient not-founds (not a contact) are counted in the summary instead.
+UNRETRYABLE_ERRORS: tuple[type[WapiFlowError], ...] = (
+    WapiFlowInputError,
+    WapiFlowAuthError,
+    WapiFlowPlanError,
+    WapiFlowNotFoundError,
+)
 
 
 def _clear_on_success() -> bool:
@@ -161,10 +169,10 @@ class _BulkSendOperator(BaseOperator):
         wapiflow_conn_id: str = WapiFlowHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
-        if once_per is not None:
-            # The guard lives in this asset's state store: listing it registers the asset.
-            inlets = list(kwargs.pop("inlets", None) or [])
-            kwargs["inlets"] = [*inlets, SENDS_ASSET] if SENDS_ASSET not in inlets else inlets
+        # The once_per guard (and the ledger, when Airflow wipes task state on success) lives in this
+        # asset's state store: listing it as an inlet registers the asset when the DAG is parsed.
+        inlets = list(kwargs.pop("inlets", None) or [])
+        kwargs["inlets"] = inlets if SENDS_ASSET in inlets else [*inlets, SENDS_ASSET]
         super().__init__(**kwargs)
         self.recipients = recipients
         self.from_number = from_number
@@ -233,7 +241,10 @@ class _BulkSendOperator(BaseOperator):
                 len(parsed.duplicates),
             )
         self._check_invalid(parsed.invalid, total, budget)  # before any request, even the template lookup
-        shared = self.throttle.call(self._prepare)
+        try:
+            shared = self.throttle.call(self._prepare)
+        except RateLimitTimeout as error:
+            return self._rate_limited_before_sending(context, parsed.valid, total, error)
         recipients, invalid = self._validated(parsed.valid, parsed.invalid)
         self._check_invalid(invalid, total, budget)
         if invalid:
@@ -276,6 +287,20 @@ class _BulkSendOperator(BaseOperator):
         self._raise_if_failed(context, result, budget, state.fatal)
         return result
 
+    def _rate_limited_before_sending(
+        self, context: Context, recipients: list[Recipient], total: int, error: RateLimitTimeout
+    ) -> dict[str, Any]:
+        """A storm before the first send (the template lookup): every recipient is not reached, not sent."""
+        self.log.error("Stopping before the first send: %s", error.message)
+        summary = _Summary()
+        for recipient in recipients:
+            summary.add("failed", {**recipient.describe(), "error": error.message})
+            summary.add("not_reached")
+        result = {**self._empty_result(context, _utcnow()), **summary.as_dict(), "recipients": total,
+                  "rate_limited": self.throttle.rate_limited, "requests": self.hook.requests_made}  # fmt: skip
+        self._raise_if_failed(context, result, total, None)
+        return result
+
     def _empty_result(self, context: Context, started_at: str) -> dict[str, Any]:
         try_number = int(getattr(context.get("ti"), "try_number", 1) or 1)
         return {"recipients": 0, "duplicates": [], "duplicates_dropped": 0, "dry_run": self.is_dry_run,
@@ -301,7 +326,17 @@ class _BulkSendOperator(BaseOperator):
             # Airflow wipes the task state store on success (and on mark-success): keep the ledger where
             # it does not, so a cleared task still knows what it sent.
             ti = context["ti"]
-            store = RunScopedStore(self._sends_store(context), f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}")
+            scoped = RunScopedStore(self._sends_store(context), f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}")
+            try:
+                scoped.get(INDEX_KEY)
+                store = scoped
+            except Exception as error:  # the asset is not registered (a mapped task without the inlet)
+                self.log.warning(
+                    "[state_store] clear_on_success is on, and the ledger cannot use the asset %r (%s): it "
+                    "stays in the task state store, which Airflow wipes when the task succeeds, so a cleared "
+                    "task may message its recipients again. Add inlets=[SENDS_ASSET] to the task.",
+                    SENDS_ASSET.name, error,
+                )  # fmt: skip
         clear_number = int(getattr(context.get("dag_run"), "clear_number", 0) or 0)
         return DeliveryLedger(store, try_number, self.log, clear_number=clear_number,
                               ignore_before_clear=self.resend_after_clear)  # fmt: skip
@@ -413,7 +448,7 @@ class _BulkSendOperator(BaseOperator):
             try:
                 self._request(recipient)
             except WapiFlowInputError as error:
-                problems.append(InvalidRecipient(recipient.position, str(error)))
+                problems.append(InvalidRecipient(recipient.position, str(error), recipient.input_position))
                 continue
             valid.append(recipient)
         problems.sort(key=lambda p: p.position)

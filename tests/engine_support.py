@@ -1,0 +1,61 @@
+"""Clear a send task as ``airflow tasks clear`` does, and run it again in the same DAG run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dag_runs import DagRunResult, _result
+
+
+def clear_tasks(dag_id: str, run_id: str, task_ids: set[str]) -> None:
+    """``clear_task_instances``: what ``airflow tasks clear``, the UI's Clear and the REST API's clear run."""
+    from airflow.models.taskinstance import TaskInstance, clear_task_instances
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id.in_(task_ids))
+            .all()
+        )
+        assert tis, f"no task instances {task_ids} in {dag_id} {run_id}"
+        clear_task_instances(tis, session)
+
+
+def run_cleared_tasks(dag: Any, run_id: str) -> DagRunResult:
+    """
+    Do the scheduler's part for a cleared run: run its cleared task instances again, in that run.
+
+    ``dag.test()`` cannot: it deletes and re-creates a run with the same logical date, and the task
+    state store with it.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    with create_session() as session:
+
+        def load() -> Any:
+            found = session.query(DagRun).filter(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id).one()
+            found.dag = scheduler_dag
+            return found
+
+        dag_run = load()
+        dag_run.state = DagRunState.RUNNING
+        session.commit()
+        while dag_run.state == DagRunState.RUNNING:
+            schedulable, _ = dag_run.update_state(session=session)
+            for ti in schedulable:
+                ti.try_number += 1
+                ti.state = TaskInstanceState.SCHEDULED
+            session.commit()
+            if not schedulable:
+                break
+            for ti in schedulable:
+                _run_task(ti=ti, task=dag.task_dict[ti.task_id])
+            session.expire_all()
+            dag_run = load()
+        return _result(dag_run)
