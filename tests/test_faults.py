@@ -255,7 +255,9 @@ def test_upsert_and_send_under_faults_lose_and_duplicate_nothing(
     assert len(requests) > minimum  # the faults did fire and were retried
     assert len(upsert_tries) == result.tries["upsert"] > 1  # a try failed on lost answers, a later one finished
     assert upsert_tries[-1][2] == "0"
-    assert len(send_tries) == result.tries["send"] - 1 >= 1  # the not-sent ones of try 1 went out in a later try
+    # The not-sent ones of try 1 went out in a later try. A try can also fail before its first send (a
+    # lost answer to the template lookup, on a connection without hook retries): it sends nothing.
+    assert 1 <= len(send_tries) <= result.tries["send"] - 1
     assert sum(sent for _, _, sent, _ in send_tries) + summary["sent"] == len(delivered)
     assert set(fired) == {"500 after processing", "502 instead", "503 instead", "504 after processing", "429",
                           "dropped before processing", "dropped after processing"}  # fmt: skip

@@ -49,6 +49,8 @@ from airflow_provider_wapiflow.operators._batch import (
 )
 from airflow_provider_wapiflow.operators._ledger import INDEX_KEY, DeliveryLedger, History, RunScopedStore
 from airflow_provider_wapiflow.operators._once_per import SENDS_ASSET, OncePerGuard
+
+__all__ = ["SENDS_ASSET", "SendMessageOperator", "SendTemplateOperator"]
 from airflow_provider_wapiflow.operators._readback import READ_PAGE_SIZE, sent_at
 from airflow_provider_wapiflow.operators._recipients import (
     InvalidRecipient,

@@ -71,7 +71,7 @@ send_message_dag = messages_send_message()
 # --- the engine's DAG-level cases: batching, once_per, unretryable errors, clear ---------------------
 
 from airflow_provider_wapiflow.batching import batch_recipients  # noqa: E402
-from airflow_provider_wapiflow.operators._once_per import SENDS_ASSET  # noqa: E402
+from airflow_provider_wapiflow.operators.messages import SENDS_ASSET  # noqa: E402
 
 
 @dag(
