@@ -1,4 +1,4 @@
-"""Clear a send task as ``airflow tasks clear`` does, and run it again in the same DAG run."""
+"""Engine test helpers: the real server's conversation split, and clearing a send task then running it again."""
 
 from __future__ import annotations
 
@@ -59,3 +59,23 @@ def run_cleared_tasks(dag: Any, run_id: str) -> DagRunResult:
             session.expire_all()
             dag_run = load()
         return _result(dag_run)
+
+
+def keep_api_conversations_at_account_0(sim: Any, monkeypatch: Any) -> None:
+    """
+    The real server's conversation split (reference §7.4): API sends keep ``whatsapp_account_id`` 0.
+
+    The ``conv`` branch makes the simulator do this in real-server mode; until it is merged this
+    patch does it, so the read-back is tested against the real server's behaviour. A no-op after.
+    """
+    state = sim.state
+    original = state.store_message
+
+    def store_message(conversation: Any, contact: Any, **columns: Any) -> Any:
+        before = conversation.whatsapp_account_id
+        message = original(conversation, contact, **columns)
+        if message.type == 1 and not sim.patched:  # sent through the API: the conversation keeps its account
+            conversation.whatsapp_account_id = before
+        return message
+
+    monkeypatch.setattr(state, "store_message", store_message)

@@ -74,23 +74,9 @@ def _context(store: _Store | None, try_number: int = 1) -> Any:
 
 @pytest.fixture
 def api_conversations_at_account_0(wapiflow_connection: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    """
-    The real server's conversation split (§7.4): API sends keep ``whatsapp_account_id`` 0.
+    from engine_support import keep_api_conversations_at_account_0
 
-    The ``conv`` branch makes the simulator do this by default; until then this fixture does it here,
-    so the read-back is tested against the behaviour of the real server.
-    """
-    state = wapiflow_connection.state
-    original = state.store_message
-
-    def store_message(conversation: Any, contact: Any, **columns: Any) -> Any:
-        before = conversation.whatsapp_account_id
-        message = original(conversation, contact, **columns)
-        if message.type == 1:  # sent through the API: the conversation keeps its account
-            conversation.whatsapp_account_id = before
-        return message
-
-    monkeypatch.setattr(state, "store_message", store_message)
+    keep_api_conversations_at_account_0(wapiflow_connection, monkeypatch)
 
 
 # --- 15.1 batch_recipients ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from dag_runs import DagRunResult
+from engine_support import keep_api_conversations_at_account_0
 from faults_support import latest_run_id, run_xcoms
 
 from airflow_provider_wapiflow.models import mask_phone
@@ -69,11 +70,11 @@ def inject_send_outcomes(sim: WapiFlowSimulator, seed: int = 9) -> str:
     Add the §7.4 send answers at random places of the batch; returns which mix ran.
 
     The switch: the simulator of the ``sim`` branch has ``inject_send_outcome``; before it is merged,
-    only the Meta outage of §7.4 (cURL 6, not sent) can be injected, as one window of 100 sends.
+    only the Meta outage of §7.4 (cURL 6, not sent) can be injected, as one window of 200 sends.
     """
     rng = random.Random(seed)
     if not hasattr(sim, "inject_send_outcome"):
-        sim.meta_outage_for(times=100, after=rng.randrange(0, ROWS // 2))
+        sim.meta_outage_for(times=200, after=rng.randrange(0, ROWS // 2))
         return "meta outage window (cURL 6)"
     for kind, count, delivered in SEND_OUTCOME_MIX:
         sim.inject_send_outcome(kind, delivered=delivered, times=count, after=rng.randrange(0, ROWS))
@@ -178,6 +179,7 @@ def test_upsert_and_send_under_faults_lose_and_duplicate_nothing(
         "AIRFLOW_CONN_WAPIFLOW_FAULTS_SEND",
         sim.connection_json(max_retries=0, backoff_base=0.01, backoff_max=0.05, max_retry_after=1),
     )
+    keep_api_conversations_at_account_0(sim, monkeypatch)  # the real server's split, for the read-back
     rows = contact_rows()
     updates = seed_existing(sim, rows)
     existing = len(sim.contacts())

@@ -489,7 +489,11 @@ class UpsertContactsOperator(BaseOperator):
                 outcome.count(future.result())
                 progress.advance()
                 continue
-            if isinstance(error, (*BATCH_FATAL_ERRORS, RateLimitTimeout)) and fatal is None:
+            if (
+                isinstance(error, (*BATCH_FATAL_ERRORS, RateLimitTimeout))
+                and isinstance(error, WapiFlowError)
+                and fatal is None
+            ):
                 fatal = error
                 stop.set()
             reason = self._describe_failure(write, error)

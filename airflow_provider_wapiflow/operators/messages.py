@@ -549,9 +549,11 @@ class _BulkSendOperator(BaseOperator):
             started = state.started.get(recipient.digest)
             if started is None:
                 continue
+            search = recipient.phone.mobile
             try:
-                page = self.throttle.call(lambda r=recipient: self.hook.list_conversations(
-                    page=1, per_page=READ_PAGE_SIZE, search=r.phone.mobile))  # fmt: skip
+                page = self.throttle.call(
+                    lambda: self.hook.list_conversations(page=1, per_page=READ_PAGE_SIZE, search=search)  # noqa: B023
+                )
             except WapiFlowError as error:
                 self.log.warning("Read-back of %s failed (%s): it stays unknown", recipient.phone.masked, error.message)
                 continue
@@ -639,12 +641,26 @@ class SendTemplateOperator(_BulkSendOperator):
     :param body_variables: values for the body's ``{{1}}``, ``{{2}}``… (templated).
     :param header_variables: values for a text header's ``{{1}}`` (templated).
     :param from_number: the sending WhatsApp number (WapiFlow ignores it for templates today).
-    :param max_failures: failed + unknown recipients tolerated before the task fails: a count (int)
-        or a ratio of the recipients (float). Invalid recipients are skipped only within this budget.
-    :param concurrency: sends in flight at once.
+    :param max_failures: failed + unknown recipients tolerated before the task fails, as a count.
+        Invalid recipients are skipped only within the budget. A float is the deprecated spelling of
+        ``max_failure_rate``.
+    :param max_failure_rate: the same budget as a rate of the recipients (0.0 to 1.0); the larger
+        of the two budgets applies.
+    :param concurrency: sends in flight at once (fewer while WapiFlow answers 429).
     :param dry_run: validate everything and report what would be sent; send nothing.
     :param resend_unknown: on a later try, send again to recipients whose earlier send had an unknown
         outcome (they may receive the message twice).
+    :param read_back_unknown: after the sends, read each unknown recipient's conversations once and
+        record the send as delivered when they prove it (:ref:`guarantees:read-back`).
+    :param rate_limit_timeout: seconds of nothing but HTTP 429 after which the batch stops; the
+        recipients not reached are reported as not sent and the next try sends them.
+    :param once_per: a key (e.g. ``"{{ ds }}"`` or a campaign name): skip recipients this task already
+        messaged under it in any run or mapped instance (:ref:`guarantees:once-per`; templated).
+    :param resend_after_clear: after the DAG run was cleared, send again to recipients delivered
+        before the clear (default: a cleared task messages nobody twice).
+    :param allow_resend_without_ledger: on an Airflow without a task state store, let a later try run
+        although it may message again whom earlier tries messaged.
+    :param fail_on_empty: fail when ``recipients`` is empty instead of succeeding with a zero summary.
     :param wapiflow_conn_id: the WapiFlow connection.
     :return: the summary (also pushed under XCom key ``summary`` when the task fails).
     """
