@@ -79,3 +79,20 @@ def keep_api_conversations_at_account_0(sim: Any, monkeypatch: Any) -> None:
         return message
 
     monkeypatch.setattr(state, "store_message", store_message)
+
+
+def mark_success(dag_id: str, run_id: str, task_id: str) -> None:
+    """What the REST API's "mark success" (PATCH task instance, new_state=success) runs."""
+    from airflow.api_fastapi.core_api.services.public.task_instances import _clear_task_state_store_on_success
+    from airflow.models.dagbag import DBDagBag
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    with create_session() as session:
+        dag = DBDagBag().get_latest_version_of_dag(dag_id, session=session)
+        assert dag is not None
+        updated = dag.set_task_instance_state(
+            task_id=task_id, run_id=run_id, state=TaskInstanceState.SUCCESS, commit=True, session=session
+        )
+        assert updated, f"{task_id} was already successful"
+        _clear_task_state_store_on_success(updated, session)

@@ -465,3 +465,24 @@ def test_resend_after_clear_messages_again_when_the_user_asks(
     _, second = _run_clear_and_rerun(sim, "messages_send_clear_resend", recipients, 5)
     assert second.xcoms["send"]["sent"] == 2
     assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 2 for r in recipients})
+
+
+def test_a_marked_success_then_cleared_send_task_messages_nobody_again(
+    wapiflow_connection: WapiFlowSimulator, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine_support import clear_tasks, mark_success, run_cleared_tasks
+
+    sim = wapiflow_connection
+    monkeypatch.setenv("AIRFLOW__STATE_STORE__CLEAR_ON_SUCCESS", "True")
+    recipients = [*_customers(sim, 2, first=600302201), {"phone": "+34600302203", "body_variables": ["C", "A-3"]}]
+    dag = _dag("messages_send_clear")
+    when = pendulum.datetime(2026, 3, 9, tz="UTC")
+    first = dag.test(run_conf={"recipients": recipients}, logical_date=when, run_after=when)
+    assert str(first.state) == "failed"  # the third is not a contact: over max_failures=0
+    mark_success(dag.dag_id, first.run_id, "send")  # a user accepts the run as it is
+    assert _task_state_rows(dag.dag_id, first.run_id) == 0, "Airflow wiped the task state on mark-success"
+    sim.add_contact("C", "Family", "34", "600302203")
+    clear_tasks(dag.dag_id, first.run_id, {"send"})
+    second = run_cleared_tasks(dag, first.run_id)
+    assert (second.xcoms["send"]["sent"], second.xcoms["send"]["skipped"]) == (1, 2)
+    assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
