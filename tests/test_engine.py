@@ -243,8 +243,10 @@ def test_a_later_try_without_a_ledger_refuses_unless_the_user_accepts_the_risk(
     phone = _customers(wapiflow_connection, 1, first=600300401)[0]["phone"]
     first = SendMessageOperator(task_id="t", message="hi", recipients=[phone]).execute(_context(None, 1))
     assert first["sent"] == 1  # the first try runs (with a warning)
+    wapiflow_connection.clear_requests()
     with pytest.raises(AirflowFailException, match=r"Airflow 3\.\d+\.\d+ has no task state store.*allow_resend"):
-        SendMessageOperator(task_id="t", message="hi", recipients=[phone]).execute(_context(None, 2))
+        SendTemplateOperator(task_id="t", template="order_shipped", recipients=[phone]).execute(_context(None, 2))
+    assert wapiflow_connection.request_count() == 0, "refused before any request"
     assert _sent_per_mobile(wapiflow_connection)[phone[3:]] == 1
     accepted = SendMessageOperator(task_id="t", message="hi", recipients=[phone], allow_resend_without_ledger=True)
     assert accepted.execute(_context(None, 2))["sent"] == 1

@@ -144,6 +144,7 @@ class _Try:
     unknown: list[Recipient] = field(default_factory=list)
     fatal: WapiFlowError | None = None
     unknown_resolved: int = 0
+    progress: Progress | None = None
 
 
 class _BulkSendOperator(BaseOperator):
@@ -243,6 +244,8 @@ class _BulkSendOperator(BaseOperator):
                 len(parsed.duplicates),
             )
         self._check_invalid(parsed.invalid, total, budget)  # before any request, even the template lookup
+        try_number = int(getattr(context.get("ti"), "try_number", 1) or 1)
+        ledger = self._ledger(context, try_number)  # a later try without a ledger refuses before any request
         try:
             shared = self.throttle.call(self._prepare)
         except RateLimitTimeout as error:
@@ -253,8 +256,6 @@ class _BulkSendOperator(BaseOperator):
             self.log.warning("%s\nSending to the others: %s allows it.", format_problems(invalid, total),
                              describe_budget(self.max_failures, self.max_failure_rate))  # fmt: skip
 
-        try_number = int(getattr(context.get("ti"), "try_number", 1) or 1)
-        ledger = self._ledger(context, try_number)
         history = ledger.history()
         state = _Try(ledger, _Summary(), self._guard(context), self._who(context))
         summary = state.summary
@@ -525,7 +526,7 @@ class _BulkSendOperator(BaseOperator):
         finally:
             ledger.close()
         progress.finish()
-        self._progress = progress
+        state.progress = progress
         fatal = state.fatal
         for recipient in to_send:
             if recipient.position not in finished:
@@ -565,7 +566,7 @@ class _BulkSendOperator(BaseOperator):
                     state.guard.sent(recipient.digest, at, state.who)
         state.ledger.resolve(resolved)
         state.unknown_resolved = state.summary.resolve(positions)
-        progress = getattr(self, "_progress", None)
+        progress = state.progress
         self.log.info(
             "Read-back of %d unknown outcomes: %d proven sent (recorded as delivered), %d stay unknown%s",
             len(state.unknown), state.unknown_resolved, len(state.unknown) - state.unknown_resolved,
