@@ -488,3 +488,47 @@ def test_a_marked_success_then_cleared_send_task_messages_nobody_again(
     second = run_cleared_tasks(dag, first.run_id)
     assert (second.xcoms["send"]["sent"], second.xcoms["send"]["skipped"]) == (1, 2)
     assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
+
+
+def test_read_back_evidence_is_the_contacts_oldest_api_conversation_moved_after_the_start() -> None:
+    from datetime import datetime, timezone
+
+    from airflow_provider_wapiflow.models import Phone
+    from airflow_provider_wapiflow.operators._readback import sent_at
+
+    phone = Phone.parse(phone="+34600111222")
+    started = datetime(2026, 12, 3, 7, 0, 5, 700000, tzinfo=timezone.utc)
+
+    def conversation(id_: int, code: str, mobile: str, account: int, at: str | None) -> dict[str, Any]:
+        return {"id": id_, "whatsapp_account_id": account, "last_message_at": at,
+                "contact": {"mobile_code": code, "mobile": mobile}}  # fmt: skip
+
+    moved = "2026-12-03T07:00:05.000000Z"  # the same second as the start: WapiFlow keeps whole seconds
+    assert sent_at([conversation(3, "34", "600111222", 0, moved)], phone, started) == "2026-12-03T07:00:05+00:00"
+    # the search is LIKE %mobile%: another contact whose number contains ours proves nothing
+    assert sent_at([conversation(3, "34", "6001112229", 0, moved)], phone, started) is None
+    assert sent_at([conversation(3, "1", "600111222", 0, moved)], phone, started) is None
+    # the API sends to the oldest conversation; the customer's account conversation moves on replies
+    both = [conversation(9, "34", "600111222", 0, moved), conversation(4, "34", "600111222", 1, moved)]
+    assert sent_at(both, phone, started) is None
+    # before the send started, or never: no evidence
+    assert sent_at([conversation(3, "34", "600111222", 0, "2026-12-03T07:00:04.000000Z")], phone, started) is None
+    assert sent_at([conversation(3, "34", "600111222", 0, None)], phone, started) is None
+
+
+def test_an_upsert_under_a_storm_stops_in_bounded_time_and_the_next_run_writes_the_rest(
+    wapiflow_connection: WapiFlowSimulator, storm: Callable[[float], None]
+) -> None:
+    from airflow.sdk.exceptions import AirflowException
+
+    sim = wapiflow_connection
+    rows = [{"firstname": f"N{i}", "lastname": "F", "phone": f"+34{600303001 + i}"} for i in range(12)]
+    storm(6)
+    started = time.monotonic()
+    with pytest.raises(AirflowException, match=r"rate_limit_timeout=2s"):
+        UpsertContactsOperator(task_id="u", contacts=rows, rate_limit_timeout=2).execute({})
+    assert time.monotonic() - started < 2 + 10
+    time.sleep(max(0.0, 6.5 - (time.monotonic() - started)))
+    summary = UpsertContactsOperator(task_id="u", contacts=rows).execute({})
+    assert summary["created"] == 12
+    assert Counter(str(c["mobile"]) for c in sim.contacts()) == Counter(str(600303001 + i) for i in range(12))

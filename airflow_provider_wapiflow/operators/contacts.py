@@ -526,7 +526,14 @@ class UpsertContactsOperator(BaseOperator):
         valid, duplicates = self._parse(rows, outcome)
         wanted = {row.key for row in valid}
         # A 429 while reading restarts the read after the batch's shared back-off.
-        index = self.throttle.call(lambda: self._index(wanted))
+        try:
+            index = self.throttle.call(lambda: self._index(wanted))
+        except RateLimitTimeout:
+            raise AirflowException(
+                f"WapiFlow rate-limited the contact upsert (HTTP 429) for longer than rate_limit_timeout="
+                f"{self.rate_limit_timeout:g}s while reading the contact list: nothing was written; the next "
+                "run or try writes every row"
+            ) from None
         plan = [plan_row(row, index.get(row.key), self.update_existing) for row in valid]
         writes = [w for w in plan if w.action == "create"] + [w for w in plan if w.action == "update"]
         for write in plan:
