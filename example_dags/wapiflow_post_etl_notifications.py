@@ -3,7 +3,8 @@ After the nightly load: sync customers to WapiFlow, tell each one their order sh
 
 1. ``extract_shipped_orders`` stands for the ETL step that selects today's shipped orders.
 2. ``UpsertContactsOperator`` makes WapiFlow's contacts match those customers (only what changed is written).
-3. ``SendTemplateOperator`` sends the approved ``order_shipped`` template, personalised per customer.
+3. ``SendTemplateOperator``, mapped over batches made by ``batch_recipients`` (each phone in exactly one
+   batch), sends the approved ``order_shipped`` template, personalised per customer.
 4. ``ConversationSensor`` (deferrable) waits, in the triggerer, until the customer named by the
    ``reply_from`` param writes back after the send.
 5. ``SetConversationStatusOperator`` marks that conversation done.
@@ -19,6 +20,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Param, task
 
+from airflow_provider_wapiflow.batching import batch_recipients
 from airflow_provider_wapiflow.models import ConversationStatus
 from airflow_provider_wapiflow.notifications.wapiflow import WapiFlowNotifier
 from airflow_provider_wapiflow.operators.contacts import UpsertContactsOperator
@@ -63,9 +65,14 @@ with DAG(
     def to_contacts(orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: o[k] for k in ("firstname", "lastname", "phone", "city")} for o in orders]
 
+    # [START howto_operator_send_template_batches]
     @task
-    def to_recipients(orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{"phone": o["phone"], "body_variables": [o["firstname"], o["order"]]} for o in orders]
+    def recipient_batches(orders: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """Every phone in exactly one batch (a repeated phone would be messaged once per batch otherwise)."""
+        recipients = [{"phone": o["phone"], "body_variables": [o["firstname"], o["order"]]} for o in orders]
+        return batch_recipients(recipients, size=2)  # a few hundred to a few thousand in production
+
+    # [END howto_operator_send_template_batches]
 
     orders = extract_shipped_orders()
 
@@ -78,13 +85,12 @@ with DAG(
     # [END howto_operator_upsert_contacts]
 
     # [START howto_operator_send_template]
-    send_order_shipped = SendTemplateOperator(
+    send_order_shipped = SendTemplateOperator.partial(
         task_id="send_order_shipped",
         template="order_shipped",  # "Hi {{1}}, your order {{2}} has shipped."
-        recipients=to_recipients(orders),
-        max_failures=0.05,  # tolerate up to 5% failed or unknown recipients
+        max_failure_rate=0.05,  # tolerate up to 5% failed or unknown recipients per batch
         concurrency=8,
-    )
+    ).expand(recipients=recipient_batches(orders))
     # [END howto_operator_send_template]
 
     # [START howto_sensor_conversation]

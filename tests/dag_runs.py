@@ -26,9 +26,14 @@ class DagRunResult:
         return self.state == "success"
 
 
-def run_dag_file(name: str, dag_id: str | None = None, run_conf: dict[str, Any] | None = None) -> DagRunResult:
+def run_dag_file(
+    name: str, dag_id: str | None = None, run_conf: dict[str, Any] | None = None, logical_date: Any = None
+) -> DagRunResult:
     """
     Run ``name`` (a file in tests/dags or example_dags) with ``dag.test()`` and return the outcome.
+
+    With ``logical_date`` of an earlier run, ``dag.test()`` clears that run's task instances (Airflow's
+    ``clear_task_instances``, what ``airflow tasks clear`` does) and runs them again in the same run.
 
     The DAG must live in a DAG bundle folder: ``dag.test()`` re-parses it from there.
     """
@@ -36,7 +41,9 @@ def run_dag_file(name: str, dag_id: str | None = None, run_conf: dict[str, Any] 
     namespace = runpy.run_path(str(path))
     dags = {d.dag_id: d for d in namespace.values() if type(d).__name__ == "DAG"}
     dag = dags[dag_id] if dag_id else next(iter(dags.values()))
-    dag_run = dag.test(run_conf=run_conf)
+    dag_run = (
+        dag.test(run_conf=run_conf) if logical_date is None else dag.test(run_conf=run_conf, logical_date=logical_date)
+    )
     return _result(dag_run)
 
 

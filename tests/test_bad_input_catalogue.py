@@ -41,8 +41,14 @@ def sim(wapiflow_simulator: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) 
 
 
 def raised(run: Callable[[], Any]) -> WapiFlowError:
+    """The typed error; an error no retry can fix comes as an AirflowFailException chaining it."""
+    from airflow.sdk.exceptions import AirflowFailException
+
     with pytest.raises(WapiFlowError) as caught:
         run()
+    if isinstance(caught.value, AirflowFailException):
+        assert isinstance(caught.value.__cause__, WapiFlowError)
+        return caught.value.__cause__
     return caught.value
 
 
@@ -227,10 +233,14 @@ def test_wrong_type_of_media(sim: WapiFlowSimulator, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("operator", ["template", "message"])
 def test_empty_recipients(sim: WapiFlowSimulator, operator: str) -> None:
-    run = send_template([]) if operator == "template" else send_message([], message="hi")
-    error = raised(run)
+    # An empty list is a success with a zero summary (issue 15.5); fail_on_empty=True keeps the error.
+    if operator == "template":
+        operator_ = SendTemplateOperator(task_id="send", template="welcome", recipients=[], fail_on_empty=True)
+    else:
+        operator_ = SendMessageOperator(task_id="send", recipients=[], message="hi", fail_on_empty=True)
+    error = raised(lambda: operator_.execute({}))  # type: ignore[arg-type]
     assert isinstance(error, WapiFlowInputError)
-    assert str(error) == "'recipients' is empty: nothing to send"
+    assert str(error) == "'recipients' is empty: nothing to send (fail_on_empty=True)"
     assert_nothing_sent(sim)
 
 

@@ -48,8 +48,10 @@ def test_post_etl_example_end_to_end(run_dag: RunDag, wapiflow_connection: WapiF
     assert ana is not None
     assert ana["address"]["city"] == "Madrid"
     assert ana["address"]["post_code"] == "45001"  # kept: the ETL rows do not carry post codes
-    send = result.xcoms["send_order_shipped"]
-    assert (send["sent"], send["failed_count"], send["unknown_count"]) == (5, 0, 0)
+    batches = [v for k, v in result.xcoms.items() if k.startswith("send_order_shipped[")]
+    assert len(batches) == 3  # mapped over batch_recipients(..., size=2)
+    totals = [sum(b[key] for b in batches) for key in ("sent", "failed_count", "unknown_count", "duplicates_dropped")]
+    assert totals == [5, 0, 0, 0]
     order_shipped = next(t["id"] for t in sim.templates() if t["name"] == "order_shipped")
     sent = sim.messages(direction="sent", template_id=order_shipped)
     assert Counter(str(m["mobile"]) for m in sent) == Counter(

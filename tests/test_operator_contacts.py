@@ -240,8 +240,8 @@ def test_contacts_must_be_a_list(sim: WapiFlowSimulator, contacts: Any, message:
 def test_operator_arguments_are_checked_at_parse_time() -> None:
     with pytest.raises(WapiFlowInputError, match="'concurrency' must be an integer from 1 to 64"):
         UpsertContactsOperator(task_id="u", contacts=[], concurrency=0)
-    with pytest.raises(WapiFlowInputError, match="'max_failures' as a ratio must be between"):
-        UpsertContactsOperator(task_id="u", contacts=[], max_failures=1.5)
+    with pytest.raises(WapiFlowInputError, match=r"'max_failure_rate' must be a number from 0\.0 to 1\.0"):
+        UpsertContactsOperator(task_id="u", contacts=[], max_failure_rate=1.5)
     with pytest.raises(WapiFlowInputError, match="'page_size' must be a positive integer"):
         UpsertContactsOperator(task_id="u", contacts=[], page_size=0)
 
@@ -490,7 +490,7 @@ def test_logs_and_xcom_hold_no_secret_and_no_full_phone(
     assert summary["failed_count"] == 2
     out, err = capfd.readouterr()
     logged = caplog.text + out + err  # task logs go through structlog to the console outside a worker
-    assert "upserted 2/2 (100%), 1 failed" in logged
+    assert "processed 2/2 (100%): 1 written, 0 failed, 1 unknown" in logged  # a 500: unknown
     assert "row 1 (+********000) failed: update: WapiFlow answered POST contact/update/1 with HTTP 500" in logged
     published = logged + json.dumps(summary)
     assert sim.config.client_secret not in published

@@ -185,7 +185,7 @@ def test_duplicates_are_sent_once_and_progress_is_logged_masked(
     assert summary["sent"] == 3
     assert summary["duplicates"] == [{"position": 4, "first_position": 1}]
     assert _sent_per_mobile(sim) == Counter({c[3]: 1 for c in CUSTOMERS[:3]})
-    assert "sent 3/3 (100%), 0 failed" in logs
+    assert "processed 3/3 (100%): 3 sent, 0 failed, 0 unknown" in logs
     repeated = mask_phone(recipients[0])
     warning = "1 recipients repeat an earlier phone and are not sent again (the first occurrence wins): "
     assert f"{warning}recipient 4 repeats {repeated} of recipient 1" in logs
@@ -210,7 +210,7 @@ def test_max_failures_lets_invalid_recipients_be_skipped(wapiflow_connection: Wa
     recipients: list[Any] = [r["phone"] for r in _seed(sim, CUSTOMERS[:2])]
     recipients.insert(1, "+3460011")
     summary = SendMessageOperator(task_id="t", message="hi", recipients=recipients,
-                                  max_failures=0.5).execute(_context(_DictStore()))  # fmt: skip
+                                  max_failure_rate=0.5).execute(_context(_DictStore()))  # fmt: skip
     assert summary["sent"] == 2
     assert summary["failed"] == [{"position": 2, "recipient": "+****011", "error": "'phone' +****011 is too short"}]
 
@@ -243,7 +243,6 @@ def test_without_a_task_state_store_it_warns(
 @pytest.mark.parametrize(
     ("recipients", "expected"),
     [
-        ([], "'recipients' is empty: nothing to send"),
         ("+34600111222", "'recipients' rendered to text that is not a list; pass the XComArg itself"),
         ({"phone": "+34600111222"}, "'recipients' must be a list of phones or recipient dicts, got dict"),
         (
@@ -345,8 +344,12 @@ def test_send_message_input_checks(
 def test_operator_arguments_are_checked_at_parse_time() -> None:
     with pytest.raises(WapiFlowInputError, match="'concurrency' must be an integer from 1 to 64"):
         SendMessageOperator(task_id="t", recipients=[], message="x", concurrency=0)
-    with pytest.raises(WapiFlowInputError, match=r"'max_failures' as a ratio must be between 0\.0 and 1\.0"):
-        SendMessageOperator(task_id="t", recipients=[], message="x", max_failures=1.5)
+    with pytest.raises(WapiFlowInputError, match=r"'max_failure_rate' must be a number from 0\.0 to 1\.0"):
+        SendMessageOperator(task_id="t", recipients=[], message="x", max_failure_rate=1.5)
+    with pytest.raises(WapiFlowInputError, match=r"'max_failures' must be a count"):
+        SendMessageOperator(task_id="t", recipients=[], message="x", max_failures=-1)
+    with pytest.raises(WapiFlowInputError, match=r"'rate_limit_timeout' must be a positive number"):
+        SendMessageOperator(task_id="t", recipients=[], message="x", rate_limit_timeout=0)
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -17,12 +17,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_wapiflow.exceptions import (
     BATCH_FATAL_ERRORS,
     SendOutcome,
+    WapiFlowAuthError,
     WapiFlowError,
     WapiFlowInputError,
+    WapiFlowPlanError,
     WapiFlowValidationError,
 )
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
@@ -30,7 +33,11 @@ from airflow_provider_wapiflow.models import Phone, check_region
 from airflow_provider_wapiflow.operators._batch import (
     SUMMARY_LIST_CAP,
     Progress,
+    RateLimitTimeout,
+    Throttle,
     check_concurrency,
+    deprecated_ratio,
+    fail_without_retry,
     failure_budget,
     rendered_list,
     run_bounded,
@@ -289,8 +296,13 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
         (``"600 111 222"``, ``"0034 600 111 222"``).
     :param update_existing: update existing contacts whose fields differ; when False, only create.
     :param concurrency: writes in flight at most (1-64).
-    :param max_failures: rows that may fail, as a count (int) or a ratio of the rows (float), before
-        the task fails; invalid rows within it are skipped and reported as failed.
+    :param max_failures: rows that may fail (a count) before the task fails; invalid rows within the
+        budget are skipped and reported as failed. A float here is the deprecated spelling of
+        ``max_failure_rate``.
+    :param max_failure_rate: rows that may fail as a rate of the rows (0.0 to 1.0); the budget is the
+        larger of the two.
+    :param rate_limit_timeout: seconds of nothing but HTTP 429 answers after which the upsert stops;
+        rows not written are reported as failed ("not written") and the next run writes them.
     :param dry_run: validate, read the contact list and report what would change, without writing.
     :param page_size: contacts per page when reading the contact list.
     :param wapiflow_conn_id: the WapiFlow connection.
@@ -311,6 +323,8 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
         update_existing: bool = True,
         concurrency: int = 8,
         max_failures: int | float = 0,
+        max_failure_rate: float | None = None,
+        rate_limit_timeout: float = 600.0,
         dry_run: bool = False,
         page_size: int = DEFAULT_PAGE_SIZE,
         wapiflow_conn_id: str = "wapiflow_default",
@@ -322,8 +336,16 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
         self.contacts = contacts
         self.update_existing = update_existing
         self.concurrency = check_concurrency(concurrency)
-        failure_budget(max_failures, 0)  # validates the type and range at parse time
-        self.max_failures = max_failures
+        self.max_failures, self.max_failure_rate = deprecated_ratio(max_failures, max_failure_rate)
+        if (
+            isinstance(rate_limit_timeout, bool)
+            or not isinstance(rate_limit_timeout, (int, float))
+            or rate_limit_timeout <= 0
+        ):
+            raise WapiFlowInputError(
+                f"'rate_limit_timeout' must be a positive number of seconds, got {rate_limit_timeout!r}"
+            )
+        self.rate_limit_timeout = float(rate_limit_timeout)
         # BaseOperator.dry_run() is a method: keep it usable, store the flag under another name.
         self.is_dry_run = dry_run
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
@@ -333,7 +355,12 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
 
     @cached_property
     def hook(self) -> WapiFlowHook:
-        return WapiFlowHook(self.wapiflow_conn_id, pool_size=self.concurrency)
+        # 429s are not waited out per request by the hook: the batch's Throttle backs off for everybody.
+        return WapiFlowHook(self.wapiflow_conn_id, pool_size=self.concurrency, max_retry_after=0.0)
+
+    @cached_property
+    def throttle(self) -> Throttle:
+        return Throttle(self.concurrency, self.rate_limit_timeout)
 
     # --- input ------------------------------------------------------------------------------------
 
@@ -364,7 +391,7 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
                 repeated.append((valid[row.key].position, position, row.phone.masked))
                 del valid[row.key]  # re-inserted below: the batch keeps input order of the winning rows
             valid[row.key] = row
-        budget = failure_budget(self.max_failures, len(rows))
+        budget = failure_budget(self.max_failures, self.max_failure_rate, len(rows))
         if len(invalid) > budget:
             lines = [
                 f"row {position} of the input: {problem}" for position, problems in invalid for problem in problems
@@ -372,7 +399,8 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
             listed = "\n".join(f"  {line}" for line in lines[:_LISTED_PROBLEMS])
             more = f"\n  … and {len(lines) - _LISTED_PROBLEMS} more" if len(lines) > _LISTED_PROBLEMS else ""
             raise WapiFlowInputError(
-                f"{len(invalid)} of {len(rows)} contact rows are invalid (max_failures allows {budget}); "
+                f"{len(invalid)} of {len(rows)} contact rows are invalid "
+                f"({'max_failure_rate' if self.max_failure_rate is not None else 'max_failures'} allows {budget}); "
                 f"nothing was written:\n{listed}{more}",
                 messages=lines,
             )
@@ -380,7 +408,7 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
             outcome.fail(position, "; ".join(problems))
         if invalid:
             self.log.warning(
-                "Skipping %d invalid contact rows (max_failures allows %d): %s",
+                "Skipping %d invalid contact rows (the failure budget allows %d): %s",
                 len(invalid),
                 budget,
                 "; ".join(f"row {p}: {'; '.join(problems)}" for p, problems in invalid[:_LISTED_PROBLEMS]),
@@ -481,22 +509,31 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
         """Do the writes with bounded concurrency; return the batch-fatal error that stopped them, if any."""
         stop = threading.Event()
         fatal: WapiFlowError | None = None
-        progress = Progress(self.log, "upserted", len(writes))
+        progress = Progress(self.log, "written", len(writes))
         started: set[int] = set()
         logged = 0
-        for write, future in run_bounded(writes, self._write, concurrency=self.concurrency, stop=stop):
+
+        def write_one(write: PlannedWrite) -> Action:
+            return self.throttle.call(lambda: self._write(write))
+
+        for write, future in run_bounded(writes, write_one, concurrency=self.concurrency, stop=stop):
             started.add(write.row.position)
             error = future.exception()
             if error is None:
                 outcome.count(future.result())
                 progress.advance()
                 continue
-            if isinstance(error, BATCH_FATAL_ERRORS) and fatal is None:
+            if (
+                isinstance(error, (*BATCH_FATAL_ERRORS, RateLimitTimeout))
+                and isinstance(error, WapiFlowError)
+                and fatal is None
+            ):
                 fatal = error
                 stop.set()
             reason = self._describe_failure(write, error)
             outcome.fail(write.row.position, reason)
-            progress.advance(failed=True)
+            unknown = isinstance(error, WapiFlowError) and error.outcome is SendOutcome.UNKNOWN
+            progress.advance(failed=not unknown, unknown=unknown)
             if logged < _LISTED_PROBLEMS:
                 logged += 1
                 self.log.warning("row %d (%s) failed: %s", write.row.position, write.row.phone.masked, reason)
@@ -511,10 +548,26 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
     # --- execute ----------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            return self._execute(context)
+        except (WapiFlowInputError, WapiFlowAuthError, WapiFlowPlanError) as error:
+            # No retry can fix bad rows, credentials or the plan: fail without using the retries.
+            raise fail_without_retry(error) from error
+
+    def _execute(self, context: Context) -> dict[str, Any]:
         rows = self._input_rows()
         outcome = _Outcome()
         valid, duplicates = self._parse(rows, outcome)
-        index = self._index({row.key for row in valid})
+        wanted = {row.key for row in valid}
+        # A 429 while reading restarts the read after the batch's shared back-off.
+        try:
+            index = self.throttle.call(lambda: self._index(wanted))
+        except RateLimitTimeout:
+            raise AirflowException(
+                f"WapiFlow rate-limited the contact upsert (HTTP 429) for longer than rate_limit_timeout="
+                f"{self.rate_limit_timeout:g}s while reading the contact list: nothing was written; the next "
+                "run or try writes every row"
+            ) from None
         plan = [plan_row(row, index.get(row.key), self.update_existing) for row in valid]
         writes = [w for w in plan if w.action == "create"] + [w for w in plan if w.action == "update"]
         for write in plan:
@@ -553,12 +606,18 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
             outcome.failed_count,
             summary["requests"],
         )
-        budget = failure_budget(self.max_failures, len(rows))
+        budget = failure_budget(self.max_failures, self.max_failure_rate, len(rows))
         if fatal is None and outcome.failed_count <= budget:
             return summary
         if (ti := context.get("ti")) is not None:
             # A failing try returns no XCom; keep its summary where downstream "all_done" tasks can read it.
             ti.xcom_push(key="summary", value=summary)
+        if isinstance(fatal, RateLimitTimeout):
+            raise AirflowException(
+                f"WapiFlow rate-limited the contact upsert (HTTP 429) for longer than rate_limit_timeout="
+                f"{self.rate_limit_timeout:g}s; the rows not written are in the summary and the next run or try "
+                f"writes them ({_counts(summary)})"
+            )
         if fatal is not None:
             raise type(fatal)(
                 f"WapiFlow stopped the contact upsert: {fatal.message} ({_counts(summary)})",

@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_wapiflow.exceptions import (
     BATCH_FATAL_ERRORS,
@@ -25,6 +26,8 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowError,
     WapiFlowInputError,
     WapiFlowNotAContactError,
+    WapiFlowNotFoundError,
+    WapiFlowPlanError,
     WapiFlowValidationError,
 )
 from airflow_provider_wapiflow.hooks import _requests as api
@@ -34,12 +37,21 @@ from airflow_provider_wapiflow.models import TemplateStatus, check_region
 from airflow_provider_wapiflow.operators._batch import (
     SUMMARY_LIST_CAP,
     Progress,
+    RateLimitTimeout,
+    Throttle,
     check_concurrency,
+    deprecated_ratio,
+    describe_budget,
+    fail_without_retry,
     failure_budget,
     rendered_list,
     run_bounded,
 )
-from airflow_provider_wapiflow.operators._ledger import DeliveryLedger
+from airflow_provider_wapiflow.operators._ledger import INDEX_KEY, DeliveryLedger, History, RunScopedStore
+from airflow_provider_wapiflow.operators._once_per import SENDS_ASSET, OncePerGuard
+
+__all__ = ["SENDS_ASSET", "SendMessageOperator", "SendTemplateOperator"]
+from airflow_provider_wapiflow.operators._readback import READ_PAGE_SIZE, sent_at
 from airflow_provider_wapiflow.operators._recipients import (
     InvalidRecipient,
     MaskedRenderedFields,
@@ -61,11 +73,34 @@ def _utcnow() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+#: What no retry can fix: the task fails at once instead of using its retries (the typed error is kept).
+#: A not-found escaping execute() comes from the lookups before the sends (an unknown template): per
+#: recipient not-founds (not a contact) are counted in the summary instead.
+UNRETRYABLE_ERRORS: tuple[type[WapiFlowError], ...] = (
+    WapiFlowInputError,
+    WapiFlowAuthError,
+    WapiFlowPlanError,
+    WapiFlowNotFoundError,
+)
+
+
+def _clear_on_success() -> bool:
+    from airflow.configuration import conf
+
+    return conf.getboolean("state_store", "clear_on_success", fallback=False)
+
+
+def _airflow_version() -> str:
+    from airflow import __version__
+
+    return str(__version__)
+
+
 class _Summary:
     """The XCom summary of a bulk send: exact counts, capped lists, masked phones."""
 
     def __init__(self) -> None:
-        self.counts = {"sent": 0, "skipped": 0, "failed": 0, "unknown": 0}
+        self.counts = {"sent": 0, "skipped": 0, "failed": 0, "unknown": 0, "skipped_once_per": 0, "not_reached": 0}
         self.lists: dict[str, list[dict[str, Any]]] = {"failed": [], "unknown": [], "conversation_ids": []}
         self._lock = threading.Lock()
 
@@ -76,16 +111,43 @@ class _Summary:
             if entry is not None and kind in self.lists and len(self.lists[kind]) < SUMMARY_LIST_CAP:
                 self.lists[kind].append(entry)
 
+    def resolve(self, positions: set[int]) -> int:
+        """Move unknown entries proven sent by the read-back to ``sent``; return how many."""
+        with self._lock:
+            kept = [e for e in self.lists["unknown"] if e["position"] not in positions]
+            resolved = len(self.lists["unknown"]) - len(kept)
+            self.lists["unknown"] = kept
+            self.counts["unknown"] -= resolved
+            self.counts["sent"] += resolved
+            return resolved
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "sent": self.counts["sent"],
             "skipped": self.counts["skipped"],
+            "skipped_once_per": self.counts["skipped_once_per"],
             "failed": self.lists["failed"],
             "failed_count": self.counts["failed"],
             "unknown": self.lists["unknown"],
             "unknown_count": self.counts["unknown"],
+            "not_reached": self.counts["not_reached"],
             "conversation_ids": self.lists["conversation_ids"],
         }
+
+
+@dataclass
+class _Try:
+    """What one try of a bulk send works with, handed from step to step."""
+
+    ledger: DeliveryLedger
+    summary: _Summary
+    guard: OncePerGuard | None
+    who: str
+    started: dict[str, datetime] = field(default_factory=dict)
+    unknown: list[Recipient] = field(default_factory=list)
+    fatal: WapiFlowError | None = None
+    unknown_resolved: int = 0
+    progress: Progress | None = None
 
 
 class _BulkSendOperator(BaseOperator):
@@ -102,26 +164,55 @@ class _BulkSendOperator(BaseOperator):
         recipients: Any,
         from_number: str | None = None,
         max_failures: int | float = 0,
+        max_failure_rate: float | None = None,
         concurrency: int = 8,
         dry_run: bool = False,
         resend_unknown: bool = False,
+        read_back_unknown: bool = True,
+        rate_limit_timeout: float = 600.0,
+        once_per: str | None = None,
+        resend_after_clear: bool = False,
+        allow_resend_without_ledger: bool = False,
+        fail_on_empty: bool = False,
         wapiflow_conn_id: str = WapiFlowHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
+        # The once_per guard (and the ledger, when Airflow wipes task state on success) lives in this
+        # asset's state store: listing it as an inlet registers the asset when the DAG is parsed.
+        inlets = list(kwargs.pop("inlets", None) or [])
+        kwargs["inlets"] = inlets if SENDS_ASSET in inlets else [*inlets, SENDS_ASSET]
         super().__init__(**kwargs)
         self.recipients = recipients
         self.from_number = from_number
-        self.max_failures = max_failures
+        self.max_failures, self.max_failure_rate = deprecated_ratio(max_failures, max_failure_rate)
         self.concurrency = check_concurrency(concurrency)
-        failure_budget(max_failures, 0)  # a wrong type fails at parse time, not at run time
         # BaseOperator.dry_run() is a method (airflow tasks test --dry-run): do not shadow it.
         self.is_dry_run = dry_run
         self.resend_unknown = resend_unknown
+        self.read_back_unknown = read_back_unknown
+        if (
+            isinstance(rate_limit_timeout, bool)
+            or not isinstance(rate_limit_timeout, (int, float))
+            or rate_limit_timeout <= 0
+        ):
+            raise WapiFlowInputError(
+                f"'rate_limit_timeout' must be a positive number of seconds, got {rate_limit_timeout!r}"
+            )
+        self.rate_limit_timeout = float(rate_limit_timeout)
+        self.once_per = once_per
+        self.resend_after_clear = resend_after_clear
+        self.allow_resend_without_ledger = allow_resend_without_ledger
+        self.fail_on_empty = fail_on_empty
         self.wapiflow_conn_id = wapiflow_conn_id
 
     @cached_property
     def hook(self) -> WapiFlowHook:
-        return WapiFlowHook(self.wapiflow_conn_id, pool_size=max(self.concurrency, 4))
+        # 429s are not waited out per request by the hook: the batch's Throttle backs off for everybody.
+        return WapiFlowHook(self.wapiflow_conn_id, pool_size=max(self.concurrency, 4), max_retry_after=0.0)
+
+    @cached_property
+    def throttle(self) -> Throttle:
+        return Throttle(self.concurrency, self.rate_limit_timeout)
 
     # --- what the subclasses provide ---------------------------------------------------------------
 
@@ -136,35 +227,148 @@ class _BulkSendOperator(BaseOperator):
     # --- the bulk send ------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            return self._execute(context)
+        except UNRETRYABLE_ERRORS as error:
+            raise fail_without_retry(error) from error
+
+    def _execute(self, context: Context) -> dict[str, Any]:
         started_at = _utcnow()
         recipients_input = rendered_list(self.recipients, "recipients")
+        if isinstance(recipients_input, Sequence) and not isinstance(recipients_input, str) and not recipients_input:
+            if self.fail_on_empty:
+                raise WapiFlowInputError("'recipients' is empty: nothing to send (fail_on_empty=True)")
+            self.log.info("No recipients: nothing to send")
+            return self._empty_result(context, started_at)
         parsed = parse_recipients(
             recipients_input, extra_keys=self._extra_recipient_keys, default_region=self.default_region
         )
         total = len(parsed.valid) + len(parsed.invalid)
-        budget = failure_budget(self.max_failures, total)
+        budget = failure_budget(self.max_failures, self.max_failure_rate, total)
         if (repeated := parsed.duplicates_warning()) is not None:
             self.log.warning("%s", repeated)
         self._check_invalid(parsed.invalid, total, budget)  # before any request, even the template lookup
-        shared = self._prepare()
+        try_number = int(getattr(context.get("ti"), "try_number", 1) or 1)
+        ledger = self._ledger(context, try_number)  # a later try without a ledger refuses before any request
+        try:
+            shared = self.throttle.call(self._prepare)
+        except RateLimitTimeout as error:
+            return self._rate_limited_before_sending(context, parsed.valid, total, error)
         recipients, invalid = self._validated(parsed.valid, parsed.invalid)
         self._check_invalid(invalid, total, budget)
         if invalid:
-            self.log.warning("%s\nSending to the others: max_failures allows it.", format_problems(invalid, total))
+            self.log.warning("%s\nSending to the others: %s allows it.", format_problems(invalid, total),
+                             describe_budget(self.max_failures, self.max_failure_rate))  # fmt: skip
 
-        store = context.get("task_state_store")
-        if store is None:
-            self.log.warning(
-                "This Airflow has no task state store (3.3+): a retry of this task may resend messages "
-                "that this try delivered."
-            )
-        try_number = int(getattr(context.get("ti"), "try_number", 1) or 1)
-        ledger = DeliveryLedger(store, try_number, self.log)
         history = ledger.history()
-
-        summary = _Summary()
+        state = _Try(ledger, _Summary(), self._guard(context), self._who(context))
+        summary = state.summary
         for problem in invalid:
             summary.add("failed", problem.describe())
+        to_send = self._to_send(recipients, history, state)
+
+        result: dict[str, Any] = {
+            **shared,
+            "recipients": total,
+            "duplicates": [{"position": p, "first_position": f} for p, f in parsed.duplicates[:SUMMARY_LIST_CAP]],
+            "duplicates_dropped": len(parsed.duplicates) + sum(r.duplicates_dropped for r in parsed.valid),
+            "dry_run": self.is_dry_run,
+            "try_number": try_number,
+        }
+        if self.is_dry_run:
+            self.log.info("Dry run: would send to %d recipients; nothing sent", len(to_send))
+            return {**result, **summary.as_dict(), **self._delivered(history.delivered_at, {}), "unknown_resolved": 0,
+                    "rate_limited": 0, "would_send": len(to_send), "requests": self.hook.requests_made,
+                    "started_at": started_at, "finished_at": _utcnow()}  # fmt: skip
+
+        try:
+            self._send_all(to_send, state)
+            if state.unknown and self.read_back_unknown:
+                self._read_back(state)
+        finally:
+            self.hook.close()
+        result.update(summary.as_dict())
+        result.update(self._delivered(history.delivered_at, ledger.delivered_now()))
+        result.update(unknown_resolved=state.unknown_resolved, rate_limited=self.throttle.rate_limited,
+                      requests=self.hook.requests_made, started_at=started_at, finished_at=_utcnow())  # fmt: skip
+        self._raise_if_failed(context, result, budget, state.fatal)
+        return result
+
+    def _rate_limited_before_sending(
+        self, context: Context, recipients: list[Recipient], total: int, error: RateLimitTimeout
+    ) -> dict[str, Any]:
+        """A storm before the first send (the template lookup): every recipient is not reached, not sent."""
+        self.log.error("Stopping before the first send: %s", error.message)
+        summary = _Summary()
+        for recipient in recipients:
+            summary.add("failed", {**recipient.describe(), "error": error.message})
+            summary.add("not_reached")
+        result = {**self._empty_result(context, _utcnow()), **summary.as_dict(), "recipients": total,
+                  "rate_limited": self.throttle.rate_limited, "requests": self.hook.requests_made}  # fmt: skip
+        self._raise_if_failed(context, result, total, None)
+        return result
+
+    def _empty_result(self, context: Context, started_at: str) -> dict[str, Any]:
+        try_number = int(getattr(context.get("ti"), "try_number", 1) or 1)
+        return {"recipients": 0, "duplicates": [], "duplicates_dropped": 0, "dry_run": self.is_dry_run,
+                "try_number": try_number, **_Summary().as_dict(), **self._delivered({}, {}), "unknown_resolved": 0,
+                "rate_limited": 0, "requests": 0, "started_at": started_at, "finished_at": _utcnow()}  # fmt: skip
+
+    def _ledger(self, context: Context, try_number: int) -> DeliveryLedger:
+        store: Any = context.get("task_state_store")
+        if store is None:
+            if try_number > 1 and not self.allow_resend_without_ledger:
+                raise AirflowFailException(
+                    f"Try {try_number} of a send task, but Airflow {_airflow_version()} has no task state store "
+                    "(Airflow 3.3+): there is no delivery ledger, so this try cannot tell whom earlier tries "
+                    "messaged and would message them again. Not sending. Set allow_resend_without_ledger=True "
+                    "to accept that risk, or upgrade Airflow."
+                )
+            self.log.warning(
+                "Airflow %s has no task state store (3.3+): a retry of this task may resend messages that "
+                "this try delivered; later tries refuse to run unless allow_resend_without_ledger=True.",
+                _airflow_version(),
+            )
+        elif _clear_on_success():
+            # Airflow wipes the task state store on success (and on mark-success): keep the ledger where
+            # it does not, so a cleared task still knows what it sent.
+            ti = context["ti"]
+            scoped = RunScopedStore(self._sends_store(context), f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}")
+            try:
+                scoped.get(INDEX_KEY)
+                store = scoped
+            except Exception as error:  # the asset is not registered (a mapped task without the inlet)
+                self.log.warning(
+                    "[state_store] clear_on_success is on, and the ledger cannot use the asset %r (%s): it "
+                    "stays in the task state store, which Airflow wipes when the task succeeds, so a cleared "
+                    "task may message its recipients again. Add inlets=[SENDS_ASSET] to the task.",
+                    SENDS_ASSET.name, error,
+                )  # fmt: skip
+        clear_number = int(getattr(context.get("dag_run"), "clear_number", 0) or 0)
+        return DeliveryLedger(store, try_number, self.log, clear_number=clear_number,
+                              ignore_before_clear=self.resend_after_clear)  # fmt: skip
+
+    def _sends_store(self, context: Context) -> Any:
+        from airflow.sdk.execution_time.context import AssetStateStoreAccessor
+
+        return AssetStateStoreAccessor(name=SENDS_ASSET.name)
+
+    def _guard(self, context: Context) -> OncePerGuard | None:
+        if self.once_per is None:
+            return None
+        key = str(self.once_per).strip()
+        if not key or len(key) > 200:
+            raise WapiFlowInputError(f"'once_per' must be a non-empty key of at most 200 characters, got {key!r}")
+        ti = context["ti"]
+        return OncePerGuard(self._sends_store(context), dag_id=ti.dag_id, task_id=ti.task_id, key=key)
+
+    @staticmethod
+    def _who(context: Context) -> str:
+        ti = context.get("ti")
+        return f"{getattr(ti, 'run_id', '?')}[{getattr(ti, 'map_index', -1)}]#{getattr(ti, 'try_number', 1)}"
+
+    def _to_send(self, recipients: list[Recipient], history: History, state: _Try) -> list[Recipient]:
+        summary = state.summary
         to_send: list[Recipient] = []
         for recipient in recipients:
             if recipient.digest in history.delivered:
@@ -175,51 +379,71 @@ class _BulkSendOperator(BaseOperator):
                     {**recipient.describe(), "error": "an earlier try may have sent it; not resent "
                      "(set resend_unknown=True to send it again)"},
                 )  # fmt: skip
+            elif state.guard is not None and self._guarded(recipient, state):
+                summary.add("skipped_once_per")
             else:
                 to_send.append(recipient)
         if history.delivered or history.unknown:
             self.log.info(
                 "Try %d: %d recipients were delivered by earlier tries and are skipped; %d are unknown",
-                try_number, summary.counts["skipped"], summary.counts["unknown"],
+                state.ledger.try_number, summary.counts["skipped"], summary.counts["unknown"],
             )  # fmt: skip
+        if summary.counts["skipped_once_per"]:
+            self.log.info("once_per=%r: %d recipients were already messaged under this key and are skipped",
+                          self.once_per, summary.counts["skipped_once_per"])  # fmt: skip
+        return to_send
 
-        result: dict[str, Any] = {
-            **shared,
-            "recipients": total,
-            "duplicates": [{"position": p, "first_position": f} for p, f in parsed.duplicates[:SUMMARY_LIST_CAP]],
-            "dry_run": self.is_dry_run,
-            "try_number": try_number,
-        }
-        if self.is_dry_run:
-            self.log.info("Dry run: would send to %d recipients; nothing sent", len(to_send))
-            return {**result, **summary.as_dict(), "would_send": len(to_send), "requests": self.hook.requests_made,
-                    "started_at": started_at, "finished_at": _utcnow()}  # fmt: skip
+    def _guarded(self, recipient: Recipient, state: _Try) -> bool:
+        assert state.guard is not None
+        try:
+            seen = state.guard.state(recipient.digest)
+        except Exception as error:  # the asset is not registered: say how to fix it
+            raise WapiFlowInputError(
+                f"once_per needs the asset {SENDS_ASSET.name!r} ({type(error).__name__}: {error}); list it in the "
+                "task's inlets (for a mapped task: .partial(..., inlets=[SENDS_ASSET]))"
+            ) from None
+        return seen is not None
 
-        fatal = self._send_all(to_send, ledger, summary)
-        result.update(summary.as_dict())
-        result.update(requests=self.hook.requests_made, started_at=started_at, finished_at=_utcnow())
+    def _delivered(self, earlier: dict[str, str | None], now: dict[str, str]) -> dict[str, Any]:
+        delivered = {digest: at for digest, at in {**now, **earlier}.items() if at is not None}
+        first = min(delivered.values(), key=lambda at: datetime.fromisoformat(at), default=None)
+        capped = dict(sorted(delivered.items(), key=lambda item: item[1])[:SUMMARY_LIST_CAP])
+        return {"delivered_at": capped, "first_delivered_at": first}
+
+    def _raise_if_failed(
+        self, context: Context, result: dict[str, Any], budget: int, fatal: WapiFlowError | None
+    ) -> None:
         problems = result["failed_count"] + result["unknown_count"]
-        if fatal is not None or problems > budget:
-            self._push_summary(context, result)
+        not_reached = result["not_reached"]
+        if fatal is None and problems <= budget and not not_reached:
+            return
+        self._push_summary(context, result)
         if fatal is not None:
             raise type(fatal)(
                 f"Stopped after {result['sent']} sent: {fatal.message} ({problems} recipients not sent or unknown)",
                 remark=fatal.remark, messages=fatal.messages, status_code=fatal.status_code,
             )  # fmt: skip
-        if problems > budget:
+        if problems - not_reached > budget:
             raise AirflowException(
-                f"{result['failed_count']} recipients failed and {result['unknown_count']} have an unknown "
-                f"outcome, more than max_failures={self.max_failures!r} allows ({result['sent']} sent, "
-                f"{result['skipped']} skipped). First problems: "
+                f"{result['failed_count'] - not_reached} recipients failed and {result['unknown_count']} have an "
+                f"unknown outcome, more than {describe_budget(self.max_failures, self.max_failure_rate)} allows "
+                f"({result['sent']} sent, {result['skipped']} skipped). First problems: "
                 + "; ".join(f"#{e['position']} {e['recipient']}: {e['error']}"
                             for e in (result["failed"] + result["unknown"])[:5])
             )  # fmt: skip
-        return result
+        if not_reached:
+            raise AirflowException(
+                f"WapiFlow rate-limited the batch (HTTP 429) for longer than rate_limit_timeout="
+                f"{self.rate_limit_timeout:g}s: {not_reached} recipients were not reached. Nothing was sent to "
+                f"them, so the next try sends them ({result['sent']} sent, {result['skipped']} skipped, "
+                f"{result['rate_limited']} rate-limited answers)."
+            )
 
     def _check_invalid(self, invalid: list[InvalidRecipient], total: int, budget: int) -> None:
         if invalid and len(invalid) > budget:
             raise WapiFlowInputError(
-                format_problems(invalid, total) + f"\nNothing was sent (max_failures={self.max_failures!r})."
+                format_problems(invalid, total)
+                + f"\nNothing was sent ({describe_budget(self.max_failures, self.max_failure_rate)})."
             )
 
     def _validated(
@@ -237,31 +461,51 @@ class _BulkSendOperator(BaseOperator):
         problems.sort(key=lambda p: p.position)
         return valid, problems
 
-    def _send_all(self, to_send: list[Recipient], ledger: DeliveryLedger, summary: _Summary) -> WapiFlowError | None:
+    def _send_all(self, to_send: list[Recipient], state: _Try) -> None:
         stop = threading.Event()
-        fatal: WapiFlowError | None = None
+        ledger, summary, guard = state.ledger, state.summary, state.guard
         progress = Progress(self.log, self._progress_verb, len(to_send))
         ledger.plan(r.digest for r in to_send)
 
         def in_order() -> Any:
             for recipient in to_send:
+                if guard is not None:
+                    guard.claim(recipient.digest, state.who)
                 ledger.before_send(recipient.digest)
                 yield recipient
 
         finished: set[int] = set()
         try:
-            for recipient, future in run_bounded(in_order(), self._send_one, concurrency=self.concurrency, stop=stop):
+            for recipient, future in run_bounded(
+                in_order(), lambda r: self._send_one(r, state), concurrency=self.concurrency, stop=stop
+            ):
                 finished.add(recipient.position)
                 entry = recipient.describe()
                 try:
                     data = future.result()
+                except RateLimitTimeout as error:
+                    entry["error"] = error.message
+                    summary.add("failed", entry)
+                    summary.add("not_reached")
+                    ledger.record(recipient.digest)
+                    if guard is not None:
+                        guard.release(recipient.digest)
+                    if not stop.is_set():
+                        stop.set()
+                        self.log.error("Stopping the batch: %s", error.message)
+                    progress.advance(failed=True)
+                    continue
                 except WapiFlowError as error:
                     entry["error"] = error.message
                     not_sent = error.outcome is SendOutcome.NOT_SENT
                     summary.add("failed" if not_sent else "unknown", entry)
                     ledger.record(recipient.digest, unknown=not not_sent)
-                    if isinstance(error, BATCH_FATAL_ERRORS) and fatal is None:
-                        fatal = error
+                    if not not_sent:
+                        state.unknown.append(recipient)
+                    if guard is not None:
+                        guard.release(recipient.digest) if not_sent else guard.unknown(recipient.digest, state.who)
+                    if isinstance(error, BATCH_FATAL_ERRORS) and state.fatal is None:
+                        state.fatal = error
                         stop.set()
                         self.log.error("Stopping the batch: %s", error.message)
                     progress.advance(failed=not_sent, unknown=not not_sent)
@@ -270,26 +514,74 @@ class _BulkSendOperator(BaseOperator):
                     entry["error"] = f"{type(error).__name__}: {error}"
                     summary.add("unknown", entry)
                     ledger.record(recipient.digest, unknown=True)
+                    state.unknown.append(recipient)
+                    if guard is not None:
+                        guard.unknown(recipient.digest, state.who)
                     progress.advance(unknown=True)
                     continue
+                at = self.hook.server_now().isoformat()
                 summary.add("sent")
                 if data.get("conversation_id") is not None:
                     summary.add("conversation_ids", {**entry, "conversation_id": data["conversation_id"]})
-                ledger.record(recipient.digest, delivered=True)
+                ledger.record(recipient.digest, delivered_at=at)
+                if guard is not None:
+                    guard.sent(recipient.digest, at, state.who)
                 progress.advance()
         finally:
             ledger.close()
         progress.finish()
+        state.progress = progress
+        fatal = state.fatal
         for recipient in to_send:
             if recipient.position not in finished:
-                reason = f"not sent: the batch stopped after {fatal.message}" if fatal else "not sent"
+                if guard is not None:
+                    guard.release(recipient.digest)
+                if fatal is not None:
+                    reason = f"not sent: the batch stopped after {fatal.message}"
+                else:
+                    reason = (
+                        "not sent: WapiFlow rate-limited the batch longer than rate_limit_timeout; "
+                        "the next try sends it"
+                    )
+                    summary.add("not_reached")
                 summary.add("failed", {**recipient.describe(), "error": reason})
-        return fatal
 
-    def _send_one(self, recipient: Recipient) -> dict[str, Any]:
+    def _read_back(self, state: _Try) -> None:
+        """One conversation-list read per unknown recipient of this try; a proven send becomes delivered."""
+        resolved: dict[str, str] = {}
+        positions: set[int] = set()
+        for recipient in state.unknown:
+            started = state.started.get(recipient.digest)
+            if started is None:
+                continue
+            search = recipient.phone.mobile
+            try:
+                page = self.throttle.call(
+                    lambda: self.hook.list_conversations(page=1, per_page=READ_PAGE_SIZE, search=search)  # noqa: B023
+                )
+            except WapiFlowError as error:
+                self.log.warning("Read-back of %s failed (%s): it stays unknown", recipient.phone.masked, error.message)
+                continue
+            at = sent_at(list(page.get("data") or []), recipient.phone, started)
+            if at is not None:
+                resolved[recipient.digest] = at
+                positions.add(recipient.describe()["position"])
+                if state.guard is not None:
+                    state.guard.sent(recipient.digest, at, state.who)
+        state.ledger.resolve(resolved)
+        state.unknown_resolved = state.summary.resolve(positions)
+        progress = state.progress
+        self.log.info(
+            "Read-back of %d unknown outcomes: %d proven sent (recorded as delivered), %d stay unknown%s",
+            len(state.unknown), state.unknown_resolved, len(state.unknown) - state.unknown_resolved,
+            f"; {progress.line(f' ({state.unknown_resolved} unknown resolved)')}" if progress else "",
+        )  # fmt: skip
+
+    def _send_one(self, recipient: Recipient, state: _Try) -> dict[str, Any]:
         request = self._request(recipient)
+        state.started.setdefault(recipient.digest, self.hook.server_now())
         try:
-            return self.hook.call(request)
+            return self.throttle.call(lambda: self.hook.call(request))
         except WapiFlowNotAContactError:
             if not recipient.can_create_contact:
                 raise WapiFlowNotAContactError(
@@ -298,9 +590,10 @@ class _BulkSendOperator(BaseOperator):
                     "(UpsertContactsOperator)",
                     remark="exception",
                 ) from None
-        self._create_contact(recipient)
+        self.throttle.call(lambda: self._create_contact(recipient))
         # The first send proved nothing went out, so sending now cannot duplicate.
-        return self.hook.call(request)
+        state.started[recipient.digest] = self.hook.server_now()
+        return self.throttle.call(lambda: self.hook.call(request))
 
     def _create_contact(self, recipient: Recipient) -> None:
         contact = recipient.contact
@@ -365,12 +658,26 @@ class SendTemplateOperator(MaskedRenderedFields, _BulkSendOperator):
     :param default_region: an ISO country (``"ES"``) for phones written without '+' (``"600 111 222"``,
         ``"0034 600 111 222"``); without it, phones must be E.164.
     :param from_number: the sending WhatsApp number (WapiFlow ignores it for templates today).
-    :param max_failures: failed + unknown recipients tolerated before the task fails: a count (int)
-        or a ratio of the recipients (float). Invalid recipients are skipped only within this budget.
-    :param concurrency: sends in flight at once.
+    :param max_failures: failed + unknown recipients tolerated before the task fails, as a count.
+        Invalid recipients are skipped only within the budget. A float is the deprecated spelling of
+        ``max_failure_rate``.
+    :param max_failure_rate: the same budget as a rate of the recipients (0.0 to 1.0); the larger
+        of the two budgets applies.
+    :param concurrency: sends in flight at once (fewer while WapiFlow answers 429).
     :param dry_run: validate everything and report what would be sent; send nothing.
     :param resend_unknown: on a later try, send again to recipients whose earlier send had an unknown
         outcome (they may receive the message twice).
+    :param read_back_unknown: after the sends, read each unknown recipient's conversations once and
+        record the send as delivered when they prove it (:ref:`guarantees:read-back`).
+    :param rate_limit_timeout: seconds of nothing but HTTP 429 after which the batch stops; the
+        recipients not reached are reported as not sent and the next try sends them.
+    :param once_per: a key (e.g. ``"{{ ds }}"`` or a campaign name): skip recipients this task already
+        messaged under it in any run or mapped instance (:ref:`guarantees:once-per`; templated).
+    :param resend_after_clear: after the DAG run was cleared, send again to recipients delivered
+        before the clear (default: a cleared task messages nobody twice).
+    :param allow_resend_without_ledger: on an Airflow without a task state store, let a later try run
+        although it may message again whom earlier tries messaged.
+    :param fail_on_empty: fail when ``recipients`` is empty instead of succeeding with a zero summary.
     :param wapiflow_conn_id: the WapiFlow connection.
     :return: the summary (also pushed under XCom key ``summary`` when the task fails).
     """
@@ -382,6 +689,7 @@ class SendTemplateOperator(MaskedRenderedFields, _BulkSendOperator):
         "body_variables",
         "header_variables",
         "from_number",
+        "once_per",
     )
     template_fields_renderers = {"recipients": "json", "body_variables": "json", "header_variables": "json"}
     personal_fields = ("recipients",)
@@ -494,7 +802,7 @@ class SendMessageOperator(MaskedRenderedFields, _BulkSendOperator):
     """
 
     template_fields: Sequence[str] = (
-        "recipients", "message", "image", "document", "video", "audio", "from_number",
+        "recipients", "message", "image", "document", "video", "audio", "from_number", "once_per",
     )  # fmt: skip
     template_fields_renderers = {"recipients": "json"}
     personal_fields = ("recipients",)

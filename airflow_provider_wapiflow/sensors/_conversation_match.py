@@ -10,7 +10,7 @@ cannot disagree on which conversation is meant or on when the wait is over. Only
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -186,8 +186,10 @@ def replied_after_from(value: Any, phone: Phone | None, field: str = "replied_af
 
     :raises WapiFlowInputError: the summary has no delivery for this phone, or no phone to look up.
     """
-    if isinstance(value, str) and value.strip().startswith("{"):
+    if isinstance(value, str) and value.strip().startswith(("{", "[")):
         value = _summary_from_text(value, field)
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return _replied_after_from_summaries(list(value), phone, field)
     if not isinstance(value, Mapping):
         return parse_datetime(value, field)
     if phone is None:
@@ -212,6 +214,29 @@ def replied_after_from(value: Any, phone: Phone | None, field: str = "replied_af
     raise WapiFlowInputError(
         f"'{field}': the send summary has no delivery to {phone}: this task did not deliver to that number "
         "(failed, unknown, skipped or not among the recipients), so there is no message to wait for an answer to"
+    )
+
+
+def _replied_after_from_summaries(summaries: list[Any], phone: Phone | None, field: str) -> datetime:
+    """The cut-off from the summaries of a mapped send (one per batch): the batch that delivered to ``phone``."""
+    if not summaries or not all(isinstance(summary, Mapping) for summary in summaries):
+        raise WapiFlowInputError(
+            f"'{field}' is a list: it must hold send summaries (the output of a mapped send task), got "
+            f"{[type(summary).__name__ for summary in summaries][:5]}"
+        )
+    if phone is not None:
+        for summary in summaries:
+            delivered = summary.get("delivered_at")
+            if isinstance(delivered, Mapping) and phone.key in delivered:
+                return replied_after_from(summary, phone, field)
+    for summary in summaries:  # a capped ``delivered_at`` still bounds the cut-off by its first delivery
+        try:
+            return replied_after_from(summary, phone, field)
+        except WapiFlowInputError:
+            continue
+    raise WapiFlowInputError(
+        f"'{field}': none of the {len(summaries)} send summaries has a delivery to {phone}: the send did not "
+        "deliver to that number (failed, unknown or not among the recipients)"
     )
 
 

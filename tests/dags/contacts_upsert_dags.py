@@ -19,7 +19,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "contacts_upsert": {"page_size": 7},
     "contacts_dry_run": {"page_size": 7, "dry_run": True},
     "contacts_update_existing_off": {"page_size": 7, "update_existing": False},
-    "contacts_max_failures_ratio": {"max_failures": 0.2},
+    "contacts_max_failures_ratio": {"max_failure_rate": 0.2},
     "contacts_max_failures_count": {"max_failures": 1},
     "contacts_plan_limit": {"page_size": 7, "concurrency": 1},
 }

@@ -50,7 +50,7 @@ with DAG(dag_id="faults_upsert_and_send", schedule=None, start_date=START, catch
         # retries resend them. Unknown outcomes (a fifth of what fails) are never resent, so no number of
         # tries clears them: the budget tolerates them, but not them plus a first try's not-sent ones.
         wapiflow_conn_id="wapiflow_faults_send",
-        max_failures=0.17,
+        max_failure_rate=0.17,
         retries=7,
         retry_delay=pendulum.duration(seconds=0),
     )
@@ -70,7 +70,7 @@ with DAG(dag_id="faults_send_tolerant", schedule=None, start_date=START, catchup
         template="order_shipped",
         recipients=select_recipients(),
         concurrency=4,
-        max_failures=0.5,
+        max_failure_rate=0.5,
         retries=1,
         retry_delay=pendulum.duration(seconds=0),
     )

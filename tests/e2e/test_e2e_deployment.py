@@ -83,7 +83,7 @@ def _run_to_the_end(
 
 def _reply_after_the_send(rest: RestClient, simulator: WapiFlowSimulator, run_id: str) -> None:
     """The customer answers, in a later second than the send finished (WapiFlow keeps whole seconds)."""
-    finished_at = datetime.fromisoformat(_xcom(rest, run_id, "send_order_shipped")["finished_at"]).timestamp()
+    finished_at = max(datetime.fromisoformat(s["finished_at"]).timestamp() for s in _send_summaries(rest, run_id))
     time.sleep(max(0.0, math.floor(finished_at) + 1.05 - time.time()))
     reply = Phone.parse(phone=REPLY_FROM)
     simulator.simulate_reply(reply.mobile_code, reply.mobile, REPLY_TEXT)
@@ -104,6 +104,18 @@ def _xcom(rest: RestClient, run_id: str, task_id: str) -> Any:
         f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
         params={"deserialize": "true"},
     )["value"]
+
+
+def _send_summaries(rest: RestClient, run_id: str) -> list[Any]:
+    """The summaries of the send, mapped over the batches of ``batch_recipients``."""
+    path = f"dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/send_order_shipped"
+    mapped = rest.get(f"{path}/listMapped")["task_instances"]
+    return [
+        rest.get(f"{path}/xcomEntries/return_value", params={"deserialize": "true", "map_index": ti["map_index"]})[
+            "value"
+        ]
+        for ti in mapped
+    ]
 
 
 def test_post_etl_example_dag_runs_under_scheduler_and_triggerer(simulator: WapiFlowSimulator, tmp_path: Path) -> None:
@@ -160,7 +172,13 @@ def _run_and_check(simulator: WapiFlowSimulator, deployment: AirflowDeployment) 
         assert contact is not None, customer
         assert contact["firstname"] == customer["firstname"], (customer, contact)
 
-    sent = _xcom(rest, run_id, "send_order_shipped")
+    batches = _send_summaries(rest, run_id)
+    sent = {
+        "template_name": batches[0]["template_name"],
+        **{key: sum(b[key] for b in batches) for key in ("sent", "failed_count", "unknown_count")},
+        "conversation_ids": [entry for b in batches for entry in b["conversation_ids"]],
+        "batches": batches,
+    }
     (template,) = [t for t in simulator.templates() if t["name"] == "order_shipped"]
     sent_messages = simulator.messages(direction="sent", template_id=template["id"])
     assert (sent["template_name"], sent["sent"], sent["failed_count"], sent["unknown_count"]) == (
