@@ -61,26 +61,6 @@ def run_cleared_tasks(dag: Any, run_id: str) -> DagRunResult:
         return _result(dag_run)
 
 
-def keep_api_conversations_at_account_0(sim: Any, monkeypatch: Any) -> None:
-    """
-    The real server's conversation split (reference §7.4): API sends keep ``whatsapp_account_id`` 0.
-
-    The ``conv`` branch makes the simulator do this in real-server mode; until it is merged this
-    patch does it, so the read-back is tested against the real server's behaviour. A no-op after.
-    """
-    state = sim.state
-    original = state.store_message
-
-    def store_message(conversation: Any, contact: Any, **columns: Any) -> Any:
-        before = conversation.whatsapp_account_id
-        message = original(conversation, contact, **columns)
-        if message.type == 1 and not sim.patched:  # sent through the API: the conversation keeps its account
-            conversation.whatsapp_account_id = before
-        return message
-
-    monkeypatch.setattr(state, "store_message", store_message)
-
-
 def mark_success(dag_id: str, run_id: str, task_id: str) -> None:
     """What the REST API's "mark success" (PATCH task instance, new_state=success) runs."""
     from airflow.api_fastapi.core_api.services.public.task_instances import _clear_task_state_store_on_success

@@ -72,13 +72,6 @@ def _context(store: _Store | None, try_number: int = 1) -> Any:
     return context
 
 
-@pytest.fixture
-def api_conversations_at_account_0(wapiflow_connection: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine_support import keep_api_conversations_at_account_0
-
-    keep_api_conversations_at_account_0(wapiflow_connection, monkeypatch)
-
-
 # --- 15.1 batch_recipients ------------------------------------------------------------------------
 
 
@@ -298,7 +291,6 @@ def test_progress_lines_count_what_happened(
 # --- 12.6 read-back of unknown outcomes -----------------------------------------------------------
 
 
-@pytest.mark.usefixtures("api_conversations_at_account_0")
 def test_read_back_resolves_unknowns_the_conversation_list_proves_sent(
     wapiflow_connection: WapiFlowSimulator, debug_logs: Callable[[], str]
 ) -> None:

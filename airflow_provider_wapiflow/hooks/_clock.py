@@ -16,11 +16,12 @@ class ServerClock:
 
     A ``Date`` header has whole seconds and is written before the answer travels, so an answer with
     ``Date: D`` received at worker time ``t`` bounds the offset: ``D - t <= offset < D + 1 - t``
-    (plus the answer's one-way latency). The bounds of every answer are intersected; the estimate is
-    the **upper** bound, so :meth:`now` errs late: at most 1 s later than WapiFlow's clock, never
-    earlier by more than one answer's network latency. A time taken with it as "the send started"
-    can therefore only make a later ``last_message_at`` look too early (evidence missed, the outcome
-    stays unknown), never make an earlier one look like our send. When the bounds stop overlapping
+    (plus the answer's one-way latency). The bounds of every answer are intersected. :meth:`now`
+    gives the **upper** bound by default (it errs late, at most 1 s, never earlier by more than one
+    answer's latency) and the lower bound with ``earliest=True`` (it errs early, at most 1 s). The
+    read-back of unknown sends takes a send's start with ``earliest=True``: a message stored in the
+    same second as the start is then never missed, and only another API send to the same contact
+    within the second before could be mistaken for ours. When the bounds stop overlapping
     (either clock was set), the latest answer starts a new estimate. Before any answer: the
     worker's clock.
     """
@@ -50,6 +51,13 @@ class ServerClock:
         with self._lock:
             return self._high
 
-    def now(self) -> datetime:
-        offset = self.offset or 0.0
-        return datetime.now(timezone.utc) + timedelta(seconds=offset)
+    def now(self, *, earliest: bool = False) -> datetime:
+        """
+        WapiFlow's clock now: by default the latest it can be; ``earliest`` the earliest it can be.
+
+        The read-back of unknown sends takes the earliest bound as the send's start, so a message
+        WapiFlow stored in the same second as the start is never missed.
+        """
+        with self._lock:
+            offset = self._low if earliest else self._high
+        return datetime.now(timezone.utc) + timedelta(seconds=offset or 0.0)

@@ -104,15 +104,15 @@ class _WapiFlowHookBase(BaseHook):
             )
         return settings
 
-    def server_now(self) -> datetime:
+    def server_now(self, *, earliest: bool = False) -> datetime:
         """
         WapiFlow's clock now (UTC), for comparing with the times it stores (whole seconds).
 
         Estimated from the ``Date`` header of the answers this hook got (see
         :class:`~airflow_provider_wapiflow.hooks._clock.ServerClock`): it errs late, by at most 1 s;
-        before any answer it is the worker's clock.
+        with ``earliest`` it errs early instead. Before any answer it is the worker's clock.
         """
-        return self._clock.now()
+        return self._clock.now(earliest=earliest)
 
     def _answer(self, request: api.ApiRequest, answer: Answer, settings: ConnectionSettings) -> dict[str, Any]:
         self._clock.observe(answer.headers)

@@ -579,7 +579,7 @@ class _BulkSendOperator(BaseOperator):
 
     def _send_one(self, recipient: Recipient, state: _Try) -> dict[str, Any]:
         request = self._request(recipient)
-        state.started.setdefault(recipient.digest, self.hook.server_now())
+        state.started.setdefault(recipient.digest, self.hook.server_now(earliest=True))
         try:
             return self.throttle.call(lambda: self.hook.call(request))
         except WapiFlowNotAContactError:
@@ -592,7 +592,7 @@ class _BulkSendOperator(BaseOperator):
                 ) from None
         self.throttle.call(lambda: self._create_contact(recipient))
         # The first send proved nothing went out, so sending now cannot duplicate.
-        state.started[recipient.digest] = self.hook.server_now()
+        state.started[recipient.digest] = self.hook.server_now(earliest=True)
         return self.throttle.call(lambda: self.hook.call(request))
 
     def _create_contact(self, recipient: Recipient) -> None:
