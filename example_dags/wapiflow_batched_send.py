@@ -2,7 +2,8 @@
 One big campaign, sent by many workers: ``SendTemplateOperator`` mapped over batches of recipients.
 
 1. ``select_customers`` stands for the warehouse query: every customer to notify, with their variables.
-2. ``make_batches`` slices them into batches of ``batch_size``; each batch becomes one mapped task
+2. ``make_batches`` splits them with ``batch_recipients`` into batches of ``batch_size`` (every phone
+   in exactly one batch); each batch becomes one mapped task
    instance, so a CeleryExecutor (or KubernetesExecutor) spreads the batches over its workers.
 3. ``send_batch`` (``SendTemplateOperator.partial(...).expand(...)``) sends ``order_shipped`` to one
    batch. Each mapped instance keeps its own delivery ledger: if its worker dies, the retry skips
@@ -25,6 +26,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_wapiflow.batching import batch_recipients
 from airflow_provider_wapiflow.operators.messages import SendTemplateOperator
 from airflow_provider_wapiflow.sensors.conversations import ConversationSensor
 
@@ -60,14 +62,14 @@ with DAG(
     # [START howto_operator_send_template_mapped]
     @task
     def make_batches(recipients: list[dict[str, Any]], params: dict[str, Any]) -> list[list[dict[str, Any]]]:
-        size = params["batch_size"]
-        return [recipients[start : start + size] for start in range(0, len(recipients), size)]
+        """Every phone in exactly one batch, the same batches on a retry; positions stay those of the input."""
+        return batch_recipients(recipients, size=params["batch_size"])
 
     send_batch = SendTemplateOperator.partial(
         task_id="send_batch",
         template="order_shipped",  # "Hi {{1}}, your order {{2}} has shipped."
         # A batch never fails on its recipients: ``report`` judges the campaign as a whole.
-        max_failures=1.0,
+        max_failure_rate=1.0,
         concurrency=4,  # sends in flight per batch; times the worker slots = load on WapiFlow
         retries=1,
         retry_delay=pendulum.duration(seconds=5),
