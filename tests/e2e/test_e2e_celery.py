@@ -338,4 +338,5 @@ def _check_sensor(rest: RestClient, run_id: str, watch: CampaignWatch) -> None:
     events = [str(line.get("event", "")) if isinstance(line, dict) else str(line) for line in answer["content"]]
     assert any(e == "Trigger fired event" for e in events), events
     conversation = _xcom(rest, run_id, "wait_for_reply")
-    assert str(conversation["contact"]["mobile"]) == REPLY_FROM.removeprefix("+34"), conversation
+    assert conversation["phone"] == mask_phone(REPLY_FROM), conversation  # the XCom keeps only the masked phone
+    assert conversation["whatsapp_account_id"] != 0, conversation  # the reply conversation, not the API one
