@@ -103,6 +103,8 @@ CASES: list[tuple[str, api.ApiRequest, str, SendOutcome]] = [
     ("messages insert failed, text", TEXT, MESSAGES_INSERT, SENT),
     ("conversation update failed, template", TEMPLATE, CONVERSATION_UPDATE, SENT),
     ("conversation update failed, text", TEXT, CONVERSATION_UPDATE, SENT),
+    # a text send's body, quoted in the failed insert, cannot turn "sent" into "not sent"
+    ("messages insert quoting an error text", TEXT, MESSAGES_INSERT.replace("Hola Ana", NOT_A_CONTACT.replace("`", "")), SENT),  # noqa: E501
     ("another table's insert", TEMPLATE, MESSAGES_INSERT.replace("`messages`", "`messages_log`"), UNKNOWN),
     ("another table's update", TEXT, CONVERSATION_UPDATE.replace("`conversations`", "`conversation_notes`", 1), UNKNOWN),  # noqa: E501
     ("post-send exception", TEMPLATE, "Undefined variable $conversationId", SENT),

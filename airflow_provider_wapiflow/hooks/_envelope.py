@@ -235,12 +235,13 @@ def send_text_outcome(request: ApiRequest, text: str) -> SendOutcome:
     *Not sent* needs positive proof; a text that is not recognised is *unknown*, except on a template
     send, where WapiFlow passes Meta's refusal on as Meta's bare ``error_data.details`` text.
     """
-    if _NOT_A_CONTACT.search(text):
-        return SendOutcome.NOT_SENT
+    # The proofs of *sent* first: a failed insert of a text message quotes its body, which may hold any text.
     if any(pattern.search(text) for pattern in _SENT_SQL):
         return SendOutcome.SENT
     if request.path == _TEMPLATE_SEND and text.strip() == POST_SEND_EXCEPTION:
         return SendOutcome.SENT
+    if _NOT_A_CONTACT.search(text):
+        return SendOutcome.NOT_SENT
     if _WRONG_METHOD.search(text):
         return SendOutcome.NOT_SENT
     curl = _CURL.match(text)
