@@ -124,6 +124,12 @@ def check_concurrency(concurrency: int) -> int:
     return concurrency
 
 
+def check_rate_limit_timeout(seconds: float) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+        raise WapiFlowInputError(f"'rate_limit_timeout' must be a positive number of seconds, got {seconds!r}")
+    return float(seconds)
+
+
 class Progress:
     """
     Logs ``processed done/total (pct%): N <verb>, N failed, N unknown`` at most every ``interval`` seconds.

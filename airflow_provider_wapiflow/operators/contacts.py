@@ -36,6 +36,7 @@ from airflow_provider_wapiflow.operators._batch import (
     RateLimitTimeout,
     Throttle,
     check_concurrency,
+    check_rate_limit_timeout,
     deprecated_ratio,
     fail_without_retry,
     failure_budget,
@@ -337,15 +338,7 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
         self.update_existing = update_existing
         self.concurrency = check_concurrency(concurrency)
         self.max_failures, self.max_failure_rate = deprecated_ratio(max_failures, max_failure_rate)
-        if (
-            isinstance(rate_limit_timeout, bool)
-            or not isinstance(rate_limit_timeout, (int, float))
-            or rate_limit_timeout <= 0
-        ):
-            raise WapiFlowInputError(
-                f"'rate_limit_timeout' must be a positive number of seconds, got {rate_limit_timeout!r}"
-            )
-        self.rate_limit_timeout = float(rate_limit_timeout)
+        self.rate_limit_timeout = check_rate_limit_timeout(rate_limit_timeout)
         # BaseOperator.dry_run() is a method: keep it usable, store the flag under another name.
         self.is_dry_run = dry_run
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:

@@ -40,6 +40,7 @@ from airflow_provider_wapiflow.operators._batch import (
     RateLimitTimeout,
     Throttle,
     check_concurrency,
+    check_rate_limit_timeout,
     deprecated_ratio,
     describe_budget,
     fail_without_retry,
@@ -190,15 +191,7 @@ class _BulkSendOperator(BaseOperator):
         self.is_dry_run = dry_run
         self.resend_unknown = resend_unknown
         self.read_back_unknown = read_back_unknown
-        if (
-            isinstance(rate_limit_timeout, bool)
-            or not isinstance(rate_limit_timeout, (int, float))
-            or rate_limit_timeout <= 0
-        ):
-            raise WapiFlowInputError(
-                f"'rate_limit_timeout' must be a positive number of seconds, got {rate_limit_timeout!r}"
-            )
-        self.rate_limit_timeout = float(rate_limit_timeout)
+        self.rate_limit_timeout = check_rate_limit_timeout(rate_limit_timeout)
         self.once_per = once_per
         self.resend_after_clear = resend_after_clear
         self.allow_resend_without_ledger = allow_resend_without_ledger

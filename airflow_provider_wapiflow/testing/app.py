@@ -949,19 +949,21 @@ def _loggable(inp: dict[str, Any]) -> dict[str, Any]:
     return {k: convert(v) for k, v in inp.items()}
 
 
-NOT_FOUND_PAGE = """<!DOCTYPE html>
+def laravel_error_page(status: int, title: str) -> str:
+    """Laravel's stock HTML error page (what a PHP error or an unknown non-API route answers)."""
+    return f"""<!DOCTYPE html>
 <html lang="en">
     <head>
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>Not Found</title>
+        <title>{title}</title>
     </head>
     <body class="antialiased">
         <div class="relative flex items-top justify-center min-h-screen sm:items-center sm:pt-0">
             <div class="max-w-xl mx-auto sm:px-6 lg:px-8">
                 <div class="flex items-center pt-8 sm:justify-start sm:pt-0">
-                    <div class="px-4 text-lg text-gray-500 border-r border-gray-400 tracking-wider">404</div>
-                    <div class="ml-4 text-lg text-gray-500 uppercase tracking-wider">Not Found</div>
+                    <div class="px-4 text-lg text-gray-500 border-r border-gray-400 tracking-wider">{status}</div>
+                    <div class="ml-4 text-lg text-gray-500 uppercase tracking-wider">{title}</div>
                 </div>
             </div>
         </div>
@@ -970,25 +972,8 @@ NOT_FOUND_PAGE = """<!DOCTYPE html>
 """
 
 
-SERVER_ERROR_PAGE = """<!DOCTYPE html>
-<html lang="en">
-    <head>
-        <meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>Server Error</title>
-    </head>
-    <body class="antialiased">
-        <div class="relative flex items-top justify-center min-h-screen sm:items-center sm:pt-0">
-            <div class="max-w-xl mx-auto sm:px-6 lg:px-8">
-                <div class="flex items-center pt-8 sm:justify-start sm:pt-0">
-                    <div class="px-4 text-lg text-gray-500 border-r border-gray-400 tracking-wider">500</div>
-                    <div class="ml-4 text-lg text-gray-500 uppercase tracking-wider">Server Error</div>
-                </div>
-            </div>
-        </div>
-    </body>
-</html>
-"""
+NOT_FOUND_PAGE = laravel_error_page(404, "Not Found")
+SERVER_ERROR_PAGE = laravel_error_page(500, "Server Error")
 
 
 def create_app(
