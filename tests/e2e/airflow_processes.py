@@ -333,3 +333,18 @@ def save_logs(deployment: AirflowDeployment) -> None:
         with contextlib.suppress(OSError):
             target = ARTIFACTS / f"{deployment.home.name}-{process.name}.log"
             target.write_bytes(process.log_path.read_bytes())
+
+
+def wait_for_dag(rest: RestClient, deployment: AirflowDeployment, dag_id: str, *, timeout: float) -> None:
+    """Wait until the dag-processor has serialized ``dag_id`` (unpaused); an import error fails at once."""
+
+    def parsed() -> bool | None:
+        dag = rest.get(f"dags/{dag_id}", expect=(200, 404))
+        if dag and dag.get("dag_id") == dag_id and not dag["is_paused"]:
+            return True
+        errors = rest.get("importErrors")["import_errors"]
+        if errors:
+            raise AssertionError(f"the dag-processor could not import the DAGs: {errors}")
+        return None
+
+    wait_until(parsed, timeout=timeout, what=f"the dag-processor to serialize {dag_id}", alive=deployment.check_alive)

@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_processes import ROOT, AirflowDeployment, ManagedProcess, RestClient, airflow_deployment, wait_until
+from airflow_processes import (
+    ROOT,
+    AirflowDeployment,
+    ManagedProcess,
+    RestClient,
+    airflow_deployment,
+    wait_for_dag,
+    wait_until,
+)
 from services import kill_process_tree, postgres_server, redis_server
 
 from airflow_provider_wapiflow.models import mask_phone
@@ -90,19 +98,6 @@ def _start_workers(deployment: AirflowDeployment) -> dict[str, ManagedProcess]:
             alive=deployment.check_alive,
         )
     return workers
-
-
-def _wait_for_dag(rest: RestClient, deployment: AirflowDeployment) -> None:
-    def parsed() -> bool | None:
-        dag = rest.get(f"dags/{DAG_ID}", expect=(200, 404))
-        if dag and dag.get("dag_id") == DAG_ID and not dag["is_paused"]:
-            return True
-        errors = rest.get("importErrors")["import_errors"]
-        if errors:
-            raise AssertionError(f"the dag-processor could not import the DAG: {errors}")
-        return None
-
-    wait_until(parsed, timeout=120, what=f"the dag-processor to serialize {DAG_ID}", alive=deployment.check_alive)
 
 
 def _task_instances(rest: RestClient, run_id: str) -> list[dict[str, Any]]:
@@ -199,7 +194,7 @@ def test_batched_send_survives_a_celery_worker_killed_mid_send(
             workers = _start_workers(deployment)
             deployment.wait_for_api()
             rest = deployment.rest()
-            _wait_for_dag(rest, deployment)
+            wait_for_dag(rest, deployment, DAG_ID, timeout=120)
             stack_up = time.monotonic() - wall
             conf = {"customers": CUSTOMERS, "batch_size": BATCH_SIZE, "max_problem_ratio": 0.5}
             run_started = time.monotonic()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_processes import ROOT, AirflowDeployment, RestClient, airflow_deployment, wait_until
+from airflow_processes import ROOT, AirflowDeployment, RestClient, airflow_deployment, wait_for_dag, wait_until
 
 from airflow_provider_wapiflow.models import ConversationStatus, Phone
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
@@ -38,19 +38,6 @@ RUN_TIMEOUT = 150.0
 def simulator() -> Iterator[WapiFlowSimulator]:
     with WapiFlowSimulator() as sim:
         yield sim
-
-
-def _wait_for_dag(rest: RestClient, deployment: AirflowDeployment) -> None:
-    def parsed() -> bool | None:
-        dag = rest.get(f"dags/{DAG_ID}", expect=(200, 404))
-        if dag and dag.get("dag_id") == DAG_ID and not dag["is_paused"]:
-            return True
-        errors = rest.get("importErrors")["import_errors"]
-        if errors:
-            raise AssertionError(f"the dag-processor could not import the example DAGs: {errors}")
-        return None
-
-    wait_until(parsed, timeout=90, what=f"the dag-processor to serialize {DAG_ID}", alive=deployment.check_alive)
 
 
 def _run_to_the_end(
@@ -135,7 +122,7 @@ def _run_and_check(simulator: WapiFlowSimulator, deployment: AirflowDeployment) 
     started = time.monotonic()
     deployment.wait_for_api()
     rest = deployment.rest()
-    _wait_for_dag(rest, deployment)
+    wait_for_dag(rest, deployment, DAG_ID, timeout=90)
     print(f"deployment: API up and DAG parsed after {time.monotonic() - started:.1f} s")
     run_id = rest.post(f"dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": {}})["dag_run_id"]
     run, seen = _run_to_the_end(rest, deployment, simulator, run_id)
