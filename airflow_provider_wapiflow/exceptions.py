@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Sequence
 
@@ -31,9 +32,19 @@ def redact(text: str) -> str:
     escaped JSON, Python/PHP dumps), ``Bearer …`` and any bare Meta token (``EAA…``). Every text
     from WapiFlow goes through this before it reaches an exception, a log line or an XCom.
     """
+    if len(text) > 512:  # long texts are rare and seldom repeat: not worth a cache slot
+        return _redacted(text)
+    return _redacted_cached(text)
+
+
+def _redacted(text: str) -> str:
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text
+
+
+# A bulk send reads the same answer texts thousands of times (the post-send error of every success).
+_redacted_cached = functools.lru_cache(maxsize=1024)(_redacted)
 
 
 class SendOutcome(str, enum.Enum):
@@ -174,6 +185,10 @@ class WapiFlowMetaError(WapiFlowServerError):
     def __init__(self, message: str, *, transient: bool, **kwargs: object) -> None:
         self.transient = transient
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class WapiFlowBatchError(WapiFlowError):
+    """A bulk operation ended with more failed or unknown items than its failure budget allows."""
 
 
 #: Errors that stop a whole batch: every later request would fail the same way.

@@ -6,6 +6,7 @@ import enum
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError
@@ -96,15 +97,16 @@ class Phone:
     mobile_code: str
     mobile: str
 
-    @property
+    # Cached: a bulk send reads each recipient's key and masked phone several times (ledger, summary).
+    @cached_property
     def e164(self) -> str:
         return f"+{self.mobile_code}{self.mobile}"
 
-    @property
+    @cached_property
     def masked(self) -> str:
         return mask_phone(self.e164)
 
-    @property
+    @cached_property
     def key(self) -> str:
         """A stable key for ledgers and summaries that does not reveal the number (SHA-256 of E.164, 20 hex)."""
         return phone_key(self.e164)

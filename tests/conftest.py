@@ -1,8 +1,12 @@
 """
 Test environment: a throw-away AIRFLOW_HOME with a SQLite metadata DB, set before Airflow is imported.
 
+Each pytest process (the one of a serial run, or each pytest-xdist worker) has its own AIRFLOW_HOME and
+SQLite file, so workers never share a database, a log folder or a file in the repository.
+
 The WapiFlow simulator fixtures (``wapiflow_simulator``, ``wapiflow_connection``) come from the
-provider's own pytest plugin, the same one users get.
+provider's own pytest plugin, the same one users get; ``sim`` and ``context`` below build on them
+with the helpers of :mod:`support`.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DAGS = ROOT / "tests" / "dags"
 EXAMPLE_DAGS = ROOT / "example_dags"
 
-_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="wapiflow-airflow-home-"))
+# PYTEST_XDIST_WORKER ("gw0"…) is set before a worker imports this file; the name only helps to tell
+# the homes apart, mkdtemp makes each one unique.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix=f"wapiflow-airflow-home-{_WORKER}-"))
 os.environ.update(
     {
         "AIRFLOW_HOME": str(_AIRFLOW_HOME),
@@ -45,6 +53,25 @@ os.environ.update(
 os.environ.pop("AIRFLOW_CONN_WAPIFLOW_DEFAULT", None)
 
 import pytest  # noqa: E402
+from support import MemoryTaskStateStore, set_connection, task_context  # noqa: E402
+
+from airflow_provider_wapiflow.testing import WapiFlowSimulator  # noqa: E402
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+SIM_CONTACTS = "sim_contacts"
+SIM_CONNECTION = "sim_connection"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{SIM_CONTACTS}(*contacts): contacts (firstname, lastname, mobile_code, mobile) the sim fixture adds",
+    )
+    config.addinivalue_line(
+        "markers", f"{SIM_CONNECTION}(**extra): connection extras of wapiflow_default for the sim fixture"
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -62,6 +89,33 @@ def airflow_db() -> None:
     from airflow.utils.db import initdb
 
     initdb()
+
+
+@pytest.fixture
+def sim(
+    wapiflow_simulator: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> WapiFlowSimulator:
+    """
+    The test's simulator (``wapiflow_simulator``), with ``wapiflow_default`` pointing at it.
+
+    Markers on the test or its module shape it: ``sim_connection(**extra)`` sets connection extras,
+    ``sim_contacts(*contacts)`` adds contacts, each ``(firstname, lastname, mobile_code, mobile)``;
+    ``wapiflow_simulator(**kwargs)`` still gives the simulator's own arguments.
+    """
+    extra: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers(SIM_CONNECTION))):  # the closest marker wins
+        extra.update(marker.kwargs)
+    set_connection(monkeypatch, wapiflow_simulator, extra=extra)
+    for marker in request.node.iter_markers(SIM_CONTACTS):
+        for contact in marker.args:
+            wapiflow_simulator.add_contact(*contact)
+    return wapiflow_simulator
+
+
+@pytest.fixture
+def context() -> Context:
+    """A task context for calling ``execute()`` directly: try 1, an empty task state store; see :mod:`support`."""
+    return task_context(MemoryTaskStateStore())
 
 
 @pytest.fixture

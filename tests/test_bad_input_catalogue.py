@@ -5,7 +5,6 @@ input, that WapiFlow received no request (or, where only WapiFlow knows the answ
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from datetime import date
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import set_connection, task_context
 
 from airflow_provider_wapiflow.exceptions import (
     WapiFlowConnectionError,
@@ -34,10 +34,7 @@ ALLOWED_CONTACT_KEYS = "firstname, lastname, phone, mobile_code, mobile, city, s
 FAST = {"max_retries": 1, "backoff_base": 0.01, "backoff_max": 0.05}
 
 
-@pytest.fixture
-def sim(wapiflow_simulator: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> WapiFlowSimulator:
-    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", wapiflow_simulator.connection_json(**FAST))
-    return wapiflow_simulator
+pytestmark = pytest.mark.sim_connection(**FAST)
 
 
 def raised(run: Callable[[], Any]) -> WapiFlowError:
@@ -53,16 +50,18 @@ def raised(run: Callable[[], Any]) -> WapiFlowError:
 
 
 def send_template(recipients: Any, template: str = "welcome") -> Callable[[], Any]:
-    return lambda: SendTemplateOperator(task_id="send", template=template, recipients=recipients).execute({})  # type: ignore[arg-type]
+    return lambda: SendTemplateOperator(task_id="send", template=template, recipients=recipients).execute(
+        task_context()
+    )
 
 
 def send_message(recipients: Any, **kwargs: Any) -> Callable[[], Any]:
     operator = SendMessageOperator(task_id="send", recipients=recipients, **kwargs)
-    return lambda: operator.execute({})  # type: ignore[arg-type]
+    return lambda: operator.execute(task_context())
 
 
 def upsert(*rows: dict[str, Any]) -> Callable[[], Any]:
-    return lambda: UpsertContactsOperator(task_id="upsert", contacts=list(rows)).execute({})  # type: ignore[arg-type]
+    return lambda: UpsertContactsOperator(task_id="upsert", contacts=list(rows)).execute(task_context())
 
 
 def send_refusal(line: str) -> str:
@@ -238,7 +237,7 @@ def test_empty_recipients(sim: WapiFlowSimulator, operator: str) -> None:
         operator_ = SendTemplateOperator(task_id="send", template="welcome", recipients=[], fail_on_empty=True)
     else:
         operator_ = SendMessageOperator(task_id="send", recipients=[], message="hi", fail_on_empty=True)
-    error = raised(lambda: operator_.execute({}))  # type: ignore[arg-type]
+    error = raised(lambda: operator_.execute(task_context()))
     assert isinstance(error, WapiFlowInputError)
     assert str(error) == "'recipients' is empty: nothing to send (fail_on_empty=True)"
     assert_nothing_sent(sim)
@@ -247,16 +246,10 @@ def test_empty_recipients(sim: WapiFlowSimulator, operator: str) -> None:
 # --- the connection ----------------------------------------------------------------------------------
 
 
-def _connection(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
-    conn = json.loads(sim.connection_json(**FAST))
-    conn.update(changes)
-    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", json.dumps({k: v for k, v in conn.items() if v is not None}))
-
-
 def test_connection_of_the_wrong_type(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
     # An "http" connection with WapiFlow's URL and credentials is refused rather than guessed at: the
     # secret is only ever sent for a connection that says it is WapiFlow's.
-    _connection(sim, monkeypatch, conn_type="http")
+    set_connection(monkeypatch, sim, extra=FAST, conn_type="http")
     error = raised(send_template(["+34600111222"]))
     assert isinstance(error, WapiFlowInputError)
     assert str(error) == (
@@ -268,7 +261,7 @@ def test_connection_of_the_wrong_type(sim: WapiFlowSimulator, monkeypatch: pytes
 
 @pytest.mark.parametrize("password", ["", "   ", None], ids=["empty", "blank", "absent"])
 def test_empty_client_secret(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch, password: str | None) -> None:
-    _connection(sim, monkeypatch, password=password)
+    set_connection(monkeypatch, sim, extra=FAST, password=password)
     error = raised(upsert({"firstname": "Ana", "lastname": "Ruiz", "phone": "+34600111222"}))
     assert isinstance(error, WapiFlowInputError)
     assert str(error) == "connection 'wapiflow_default' has no Client Secret (password)"
@@ -325,7 +318,7 @@ def test_non_json_gateway_error_page(sim: WapiFlowSimulator) -> None:
 def test_timeout_of_a_send(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
     sim.add_contact("Ana", "Ruiz", "34", "600111222")
     # A send waits send_timeout, not timeout (issue 12.5); the error names the connection (issue 15.14).
-    _connection(sim, monkeypatch, extra={**FAST, "send_timeout": 0.3})
+    set_connection(monkeypatch, sim, extra={**FAST, "send_timeout": 0.3})
     sim.inject("delay", seconds=1.0, times=1)  # a slow server: it answers, and sends, after the client gave up
     error = raised(lambda: WapiFlowHook().send_message("34", "600111222", "hi"))
     assert type(error) is WapiFlowConnectionError
@@ -398,7 +391,7 @@ def test_bad_operator_wide_variable(shop: WapiFlowSimulator, case: str) -> None:
         task_id="send", template="shipped", recipients=[f"+34{m}" for _, m in CUSTOMERS],
         body_variables=["cliente", value], header_variables=["A-1"],
     )  # fmt: skip
-    error = raised(lambda: operator.execute({}))  # type: ignore[arg-type]
+    error = raised(lambda: operator.execute(task_context()))
     assert str(error) == (
         f"'body_variables' {{{{2}}}} {reason} (the operator's body_variables, used for every recipient "
         "without their own); nothing was sent"
@@ -437,7 +430,7 @@ def test_numbers_become_their_text(shop: WapiFlowSimulator) -> None:
     summary = SendTemplateOperator(
         task_id="send", template="shipped", recipients=["+34600111201"],
         body_variables=[7, 1234.0], header_variables=[Decimal("12.50")],
-    ).execute({})  # type: ignore[arg-type]  # fmt: skip
+    ).execute(task_context())  # fmt: skip
     assert summary["sent"] == 1
     (message,) = shop.messages(direction="sent")
     assert (message["body_variables"], message["header_variables"]) == (["7", "1234"], ["12.50"])

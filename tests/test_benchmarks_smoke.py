@@ -17,6 +17,10 @@ KEYS = (
     "upsert_requests_vs_min",
     "send_vs_ideal",
     "send_vs_naive",
+    "send_vs_ideal_c32",
+    "send_rate_limited_vs_ideal",
+    "send_worker_cpu_ms_per_recipient",
+    "upsert_worker_cpu_ms_per_row",
     "iter_rss_growth_mb",
     "iter_items_per_s",
     "parse_import_ms",
@@ -66,6 +70,7 @@ def test_the_benchmarks_run_and_write_every_figure(tmp_path: Path) -> None:
     # The runs did the work they claim: every send and write reached the simulator, no request more.
     assert results["upsert_requests"] == results["upsert_requests_min"]
     assert results["send_requests"] == results["send_requests_min"]
+    assert results["send_c32_requests"] == results["send_c32_requests_min"]
     assert results["iter_contacts"] > 0
     assert results["trigger_window_polls"] > 0
     assert "peak RSS growth" in completed.stdout  # the table was printed

@@ -7,7 +7,6 @@ Every DAG-level case counts what reached each phone in the simulator's message l
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import warnings
@@ -18,10 +17,12 @@ from typing import Any
 import pendulum
 import pytest
 from dag_runs import DagRunResult
+from support import MemoryTaskStateStore, context_without_task_state_store, pushed_xcoms, task_context
 
 from airflow_provider_wapiflow.batching import batch_recipients
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError
-from airflow_provider_wapiflow.operators._batch import AirflowProviderDeprecationWarning, Throttle
+from airflow_provider_wapiflow.operators._arguments import AirflowProviderDeprecationWarning
+from airflow_provider_wapiflow.operators._bulk import Throttle
 from airflow_provider_wapiflow.operators.contacts import UpsertContactsOperator
 from airflow_provider_wapiflow.operators.messages import SendMessageOperator, SendTemplateOperator
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
@@ -40,36 +41,6 @@ def _customers(sim: WapiFlowSimulator, count: int, first: int = 600300001) -> li
 
 def _sent_per_mobile(sim: WapiFlowSimulator) -> Counter[str]:
     return Counter(str(m["mobile"]) for m in sim.messages(direction="sent"))
-
-
-class _Store:
-    """A task state store reduced to get/set, for calling execute() directly."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return json.loads(self.values[key]) if key in self.values else default
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        self.values[key] = json.dumps(value)
-
-
-class _TI:
-    def __init__(self, try_number: int) -> None:
-        self.try_number = try_number
-        self.dag_id, self.run_id, self.task_id, self.map_index = "d", "r", "t", -1
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
-
-
-def _context(store: _Store | None, try_number: int = 1) -> Any:
-    context: dict[str, Any] = {"ti": _TI(try_number)}
-    if store is not None:
-        context["task_state_store"] = store
-    return context
 
 
 # --- 15.1 batch_recipients ------------------------------------------------------------------------
@@ -117,7 +88,7 @@ def test_positions_count_in_the_whole_input_when_batched(wapiflow_connection: Wa
     recipients = _customers(wapiflow_connection, 3)
     batch = batch_recipients([*recipients, {"phone": "+34123"}], size=10)[0]
     operator = SendTemplateOperator(task_id="t", template="order_shipped", recipients=batch[2:], max_failures=1)
-    summary = operator.execute(_context(_Store()))
+    summary = operator.execute(task_context())
     assert summary["failed"][0]["position"] == 4
 
 
@@ -180,7 +151,7 @@ def test_unretryable_errors_keep_their_wapiflow_type(wapiflow_connection: WapiFl
     wapiflow_connection.user_active = False  # wrong credentials
     operator = SendMessageOperator(task_id="t", message="hi", recipients=["+34600111222"])
     with pytest.raises(AirflowFailException) as caught:
-        operator.execute(_context(_Store()))
+        operator.execute(task_context())
     from airflow_provider_wapiflow.exceptions import WapiFlowAuthError
 
     assert isinstance(caught.value, WapiFlowAuthError)
@@ -191,13 +162,13 @@ def test_unretryable_errors_keep_their_wapiflow_type(wapiflow_connection: WapiFl
 
 
 def test_an_empty_recipient_list_is_a_success_with_a_zero_summary(wapiflow_connection: WapiFlowSimulator) -> None:
-    summary = SendTemplateOperator(task_id="t", template="order_shipped", recipients=[]).execute(_context(_Store()))
+    summary = SendTemplateOperator(task_id="t", template="order_shipped", recipients=[]).execute(task_context())
     assert (summary["recipients"], summary["sent"], summary["failed_count"], summary["unknown_count"]) == (0, 0, 0, 0)
     assert summary["delivered_at"] == {}
     assert summary["first_delivered_at"] is None
     assert wapiflow_connection.request_count() == 0
     with pytest.raises(WapiFlowInputError, match="fail_on_empty=True"):
-        SendTemplateOperator(task_id="t", template="x", recipients=[], fail_on_empty=True).execute(_context(_Store()))
+        SendTemplateOperator(task_id="t", template="x", recipients=[], fail_on_empty=True).execute(task_context())
 
 
 # --- 15.10 max_failures count vs rate ------------------------------------------------------------
@@ -216,13 +187,11 @@ def test_max_failures_is_a_count_and_a_float_is_a_deprecated_rate(wapiflow_conne
     # four invalid of eight: a rate of 0.5 lets the others go out, a count of 1 does not
     recipients = [*(r["phone"] for r in _customers(wapiflow_connection, 4, first=600300301)), *["bad"] * 4]
     summary = SendMessageOperator(task_id="t", message="hi", recipients=recipients, max_failure_rate=0.5).execute(
-        _context(_Store())
+        task_context()
     )
     assert summary["sent"] == 4
     with pytest.raises(WapiFlowInputError, match="max_failures=1"):
-        SendMessageOperator(task_id="t", message="hi", recipients=recipients, max_failures=1).execute(
-            _context(_Store())
-        )
+        SendMessageOperator(task_id="t", message="hi", recipients=recipients, max_failures=1).execute(task_context())
 
 
 # --- 16 no ledger on a later try -----------------------------------------------------------------
@@ -234,15 +203,19 @@ def test_a_later_try_without_a_ledger_refuses_unless_the_user_accepts_the_risk(
     from airflow.sdk.exceptions import AirflowFailException
 
     phone = _customers(wapiflow_connection, 1, first=600300401)[0]["phone"]
-    first = SendMessageOperator(task_id="t", message="hi", recipients=[phone]).execute(_context(None, 1))
+    first = SendMessageOperator(task_id="t", message="hi", recipients=[phone]).execute(
+        context_without_task_state_store()
+    )
     assert first["sent"] == 1  # the first try runs (with a warning)
     wapiflow_connection.clear_requests()
     with pytest.raises(AirflowFailException, match=r"Airflow 3\.\d+\.\d+ has no task state store.*allow_resend"):
-        SendTemplateOperator(task_id="t", template="order_shipped", recipients=[phone]).execute(_context(None, 2))
+        SendTemplateOperator(task_id="t", template="order_shipped", recipients=[phone]).execute(
+            context_without_task_state_store(try_number=2)
+        )
     assert wapiflow_connection.request_count() == 0, "refused before any request"
     assert _sent_per_mobile(wapiflow_connection)[phone[3:]] == 1
     accepted = SendMessageOperator(task_id="t", message="hi", recipients=[phone], allow_resend_without_ledger=True)
-    assert accepted.execute(_context(None, 2))["sent"] == 1
+    assert accepted.execute(context_without_task_state_store(try_number=2))["sent"] == 1
 
 
 # --- 3-part: delivered_at from the ledger --------------------------------------------------------
@@ -253,14 +226,16 @@ def test_delivered_at_is_the_first_tries_delivery_and_a_retry_never_moves_it(
 ) -> None:
     sim = wapiflow_connection
     recipients = [*_customers(sim, 2, first=600300501), {"phone": "+34600300503", "body_variables": ["C", "A-3"]}]
-    store = _Store()
+    store = MemoryTaskStateStore()
     first = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients, max_failures=1)
-    one = first.execute(_context(store, 1))  # the third is not a contact yet: not sent
+    one = first.execute(task_context(store, try_number=1))  # the third is not a contact yet: not sent
     assert one["sent"] == 2
     assert len(one["delivered_at"]) == 2
     sim.add_contact("C", "Family", "34", "600300503")
     time.sleep(1.1)
-    two = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients).execute(_context(store, 2))
+    two = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients).execute(
+        task_context(store, try_number=2)
+    )
     assert two["sent"] == 1
     assert two["skipped"] == 2
     assert len(two["delivered_at"]) == 3
@@ -278,13 +253,13 @@ def test_progress_lines_count_what_happened(
     sim = wapiflow_connection
     phones = [r["phone"] for r in _customers(sim, 3, first=600300601)] + ["+34600300604", "+34600300605"]
     SendMessageOperator(task_id="t", message="hi", recipients=phones, max_failures=2, concurrency=1).execute(
-        _context(_Store())
+        task_context()
     )  # the last two are not contacts: not sent
     logs = debug_logs()
     assert "processed 5/5 (100%): 3 sent, 2 failed, 0 unknown" in logs
     assert "sent 5/5" not in logs
     rows = [{"firstname": "A", "lastname": "B", "phone": f"+34{600300701 + i}"} for i in range(3)]
-    UpsertContactsOperator(task_id="u", contacts=rows).execute({})
+    UpsertContactsOperator(task_id="u", contacts=rows).execute(task_context())
     assert "processed 3/3 (100%): 3 written, 0 failed, 0 unknown" in debug_logs()
 
 
@@ -301,12 +276,12 @@ def test_read_back_resolves_unknowns_the_conversation_list_proves_sent(
     sim.simulate_reply("34", recipients[3]["phone"][3:], "hola")
     sim.inject("drop", process=True, times=1, path="inbox/send-template-message")  # stored, answer lost
     sim.inject("drop", process=False, times=1, path="inbox/send-template-message")  # maybe sent: not stored
-    store = _Store()
+    store = MemoryTaskStateStore()
     operator = SendTemplateOperator(
         task_id="t", template="order_shipped", recipients=recipients[:3], max_failures=3, concurrency=1
     )
     sim.clear_requests()
-    summary = operator.execute(_context(store, 1))
+    summary = operator.execute(task_context(store, try_number=1))
     assert summary["unknown_resolved"] == 1
     assert (summary["sent"], summary["unknown_count"]) == (2, 1)
     reads = sim.request_count(method="GET", path_prefix="inbox/conversation-list")
@@ -314,7 +289,7 @@ def test_read_back_resolves_unknowns_the_conversation_list_proves_sent(
     assert "1 proven sent (recorded as delivered)" in debug_logs()
     # The next try skips the resolved one (the ledger says delivered) and does not resend the unknown.
     again = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients[:3], max_failures=3)
-    two = again.execute(_context(store, 2))
+    two = again.execute(task_context(store, try_number=2))
     assert (two["skipped"], two["sent"], two["unknown_count"]) == (2, 0, 1)
     assert max(_sent_per_mobile(sim).values()) == 1
 
@@ -322,11 +297,11 @@ def test_read_back_resolves_unknowns_the_conversation_list_proves_sent(
     sim.inject("drop", process=True, times=1, path="inbox/send-template-message")
     sim.clear_requests()
     last = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients[3:], max_failures=1)
-    three = last.execute(_context(_Store(), 1))
+    three = last.execute(task_context())
     assert (three["unknown_resolved"], three["unknown_count"]) == (0, 1)
     clean = SendTemplateOperator(task_id="t", template="order_shipped", recipients=_customers(sim, 2, 600300901))
     sim.clear_requests()
-    assert clean.execute(_context(_Store(), 1))["unknown_resolved"] == 0
+    assert clean.execute(task_context())["unknown_resolved"] == 0
     assert sim.request_count(method="GET", path_prefix="inbox/conversation-list") == 0
 
 
@@ -360,25 +335,25 @@ def test_a_storm_ends_the_batch_in_bounded_time_and_the_next_try_completes_it(
 
     sim = wapiflow_connection
     recipients = _customers(sim, 40, first=600301001)
-    store = _Store()
+    store = MemoryTaskStateStore()
     operator = SendTemplateOperator(
         task_id="t", template="order_shipped", recipients=recipients, concurrency=8, rate_limit_timeout=3
     )
     storm(8)
     started = time.monotonic()
-    context = _context(store, 1)
+    context = task_context(store, try_number=1)
     with pytest.raises(AirflowException, match=r"rate_limit_timeout=3s: 40 recipients were not reached") as caught:
         operator.execute(context)
     elapsed = time.monotonic() - started
     assert elapsed < 3 + 10, f"the storm must end the batch within its bound, took {elapsed:.1f}s"
     assert "the next try sends them" in str(caught.value)
-    summary = context["ti"].pushed["summary"]
+    summary = pushed_xcoms(context)["summary"]
     assert (summary["sent"], summary["not_reached"], summary["unknown_count"]) == (0, 40, 0)
     # One shared back-off: requests in flight shrink instead of every sender hammering on its own.
     assert summary["rate_limited"] <= 8 + 4 + 2 + 1 + 3, summary["rate_limited"]
     time.sleep(max(0.0, 8.5 - (time.monotonic() - started)))
     retry = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients, rate_limit_timeout=3)
-    two = retry.execute(_context(store, 2))
+    two = retry.execute(task_context(store, try_number=2))
     assert two["sent"] == 40
     assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
 
@@ -518,9 +493,9 @@ def test_an_upsert_under_a_storm_stops_in_bounded_time_and_the_next_run_writes_t
     storm(6)
     started = time.monotonic()
     with pytest.raises(AirflowException, match=r"rate_limit_timeout=2s"):
-        UpsertContactsOperator(task_id="u", contacts=rows, rate_limit_timeout=2).execute({})
+        UpsertContactsOperator(task_id="u", contacts=rows, rate_limit_timeout=2).execute(task_context())
     assert time.monotonic() - started < 2 + 10
     time.sleep(max(0.0, 6.5 - (time.monotonic() - started)))
-    summary = UpsertContactsOperator(task_id="u", contacts=rows).execute({})
+    summary = UpsertContactsOperator(task_id="u", contacts=rows).execute(task_context())
     assert summary["created"] == 12
     assert Counter(str(c["mobile"]) for c in sim.contacts()) == Counter(str(600303001 + i) for i in range(12))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support import set_connection, template_id_of
 
 from airflow_provider_wapiflow.exceptions import (
     SendOutcome,
@@ -35,19 +36,6 @@ MEXICO = ("52", "5512345678")
 @pytest.fixture
 def hook(wapiflow_connection: WapiFlowSimulator) -> WapiFlowHook:
     return WapiFlowHook()
-
-
-@pytest.fixture
-def sim(wapiflow_connection: WapiFlowSimulator) -> WapiFlowSimulator:
-    return wapiflow_connection
-
-
-def _use_connection(monkeypatch: pytest.MonkeyPatch, sim: WapiFlowSimulator, **extra: object) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", sim.connection_json(**extra))
-
-
-def _template_id(sim: WapiFlowSimulator, name: str) -> int:
-    return next(t["id"] for t in sim.templates() if t["name"] == name)
 
 
 # --- contacts ------------------------------------------------------------------------------------
@@ -187,7 +175,7 @@ def test_send_template_counts_the_post_send_exception_as_sent(
 ) -> None:
     sim.add_contact("Ana", "Ruiz", *SPAIN)
     sim.add_contact("Eva", "Gil", *MEXICO)
-    template_id = _template_id(sim, "order_shipped")
+    template_id = template_id_of(sim, "order_shipped")
     first = hook.send_template_message(*SPAIN, template_id, body_variables=["Ana", "A-1"])
     second = hook.send_template_message(*MEXICO, template_id, body_variables=["Eva", "A-2"])
     assert first == {"conversation_id": None}
@@ -204,7 +192,7 @@ def test_send_template_counts_the_post_send_exception_as_sent(
 @pytest.mark.wapiflow_simulator(patched=True)
 def test_send_template_on_a_patched_server_returns_the_conversation(hook: WapiFlowHook, sim: WapiFlowSimulator) -> None:
     sim.add_contact("Ana", "Ruiz", *SPAIN)
-    result = hook.send_template_message(*SPAIN, _template_id(sim, "order_shipped"), body_variables=["Ana", "A-1"])
+    result = hook.send_template_message(*SPAIN, template_id_of(sim, "order_shipped"), body_variables=["Ana", "A-1"])
     conversation_id = result["conversation_id"]
     assert isinstance(conversation_id, int)
     assert hook.get_conversation(conversation_id)["contact"]["mobile"] == SPAIN[1]
@@ -212,7 +200,7 @@ def test_send_template_on_a_patched_server_returns_the_conversation(hook: WapiFl
 
 def test_sending_to_a_non_contact_raises_not_a_contact(hook: WapiFlowHook, sim: WapiFlowSimulator) -> None:
     with pytest.raises(WapiFlowNotAContactError) as caught:
-        hook.send_template_message(*SPAIN, _template_id(sim, "welcome"))
+        hook.send_template_message(*SPAIN, template_id_of(sim, "welcome"))
     error = caught.value
     assert isinstance(error, WapiFlowNotFoundError)
     assert error.outcome is SendOutcome.NOT_SENT
@@ -237,7 +225,7 @@ def test_meta_outage_is_not_sent_and_the_leaked_token_is_redacted(
     sim.add_contact("Ana", "Ruiz", *SPAIN)
     sim.meta_outage = True
     with pytest.raises(WapiFlowMetaError) as caught:
-        hook.send_template_message(*SPAIN, _template_id(sim, "welcome"))
+        hook.send_template_message(*SPAIN, template_id_of(sim, "welcome"))
     error = caught.value
     assert error.outcome is SendOutcome.NOT_SENT
     assert error.transient
@@ -251,7 +239,7 @@ def test_meta_outage_is_not_sent_and_the_leaked_token_is_redacted(
 def test_meta_rejection_is_not_sent_and_not_transient(hook: WapiFlowHook, sim: WapiFlowSimulator) -> None:
     sim.add_contact("Ana", "Ruiz", *SPAIN)
     with pytest.raises(WapiFlowMetaError, match="Meta rejected the message") as caught:
-        hook.send_template_message(*SPAIN, _template_id(sim, "order_shipped"), body_variables=["only one"])
+        hook.send_template_message(*SPAIN, template_id_of(sim, "order_shipped"), body_variables=["only one"])
     assert not caught.value.transient
     assert caught.value.outcome is SendOutcome.NOT_SENT
 
@@ -312,7 +300,7 @@ def test_templates_every_status(hook: WapiFlowHook, sim: WapiFlowSimulator) -> N
     templates = list(hook.iter_templates(per_page=2))
     assert [t["id"] for t in templates] == sorted(t["id"] for t in sim.templates())
     assert {t["status"] for t in templates} == {0, 1, 2, 3}
-    assert hook.get_template("order_shipped")["id"] == _template_id(sim, "order_shipped")
+    assert hook.get_template("order_shipped")["id"] == template_id_of(sim, "order_shipped")
     # An int (or "id:<n>") is an id; a digit string is a name (it used to pick the id: issue 13.5).
     assert hook.get_template(templates[0]["id"])["name"] == templates[0]["name"]
     assert hook.get_template(f"id:{templates[0]['id']}")["name"] == templates[0]["name"]
@@ -421,14 +409,14 @@ def test_rate_limit_honours_retry_after(hook: WapiFlowHook, sim: WapiFlowSimulat
     sim.add_contact("Ana", "Ruiz", *SPAIN)
     sim.inject("error", status=429, retry_after=0.4, times=1, path="inbox/send-template-message")
     started = time.monotonic()
-    hook.send_template_message(*SPAIN, _template_id(sim, "welcome"))
+    hook.send_template_message(*SPAIN, template_id_of(sim, "welcome"))
     assert time.monotonic() - started >= 0.4
     assert sim.request_count() == 2
     assert len(sim.messages(direction="sent")) == 1
 
 
 def test_rate_limit_longer_than_allowed_fails_at_once(monkeypatch: pytest.MonkeyPatch, sim: WapiFlowSimulator) -> None:
-    _use_connection(monkeypatch, sim, max_retry_after=1)
+    set_connection(monkeypatch, sim, extra={"max_retry_after": 1})
     sim.inject("error", status=429, retry_after=3600)
     with pytest.raises(WapiFlowRateLimitError) as caught:
         WapiFlowHook().list_contacts()
@@ -449,7 +437,7 @@ def test_send_answered_500_is_not_retried_and_unknown(hook: WapiFlowHook, sim: W
     sim.add_contact("Ana", "Ruiz", *SPAIN)
     sim.inject("error", status=500, times=1, process=True, path="inbox/send-template-message")
     with pytest.raises(WapiFlowServerError) as caught:
-        hook.send_template_message(*SPAIN, _template_id(sim, "welcome"))
+        hook.send_template_message(*SPAIN, template_id_of(sim, "welcome"))
     assert caught.value.outcome is SendOutcome.UNKNOWN
     assert "may have been sent" in str(caught.value)
     assert sim.request_count() == 1
@@ -463,7 +451,7 @@ def test_send_with_a_dropped_connection_is_unknown_and_not_retried(
     sim.add_contact("Ana", "Ruiz", *SPAIN)
     sim.inject("drop", times=1, process=processed, path="inbox/send-template-message")
     with pytest.raises(WapiFlowConnectionError) as caught:
-        hook.send_template_message(*SPAIN, _template_id(sim, "welcome"))
+        hook.send_template_message(*SPAIN, template_id_of(sim, "welcome"))
     assert caught.value.outcome is SendOutcome.UNKNOWN
     assert sim.request_count() == 1
     assert len(sim.messages(direction="sent")) == (1 if processed else 0)
@@ -471,7 +459,7 @@ def test_send_with_a_dropped_connection_is_unknown_and_not_retried(
 
 def test_send_timeout_is_unknown(monkeypatch: pytest.MonkeyPatch, sim: WapiFlowSimulator) -> None:
     # A send waits send_timeout (default 60 s), not timeout (issue 12.5).
-    _use_connection(monkeypatch, sim, send_timeout=0.3)
+    set_connection(monkeypatch, sim, extra={"send_timeout": 0.3})
     sim.add_contact("Ana", "Ruiz", *SPAIN)
     sim.inject("delay", seconds=1.0, times=1, path="inbox/send-message")
     with pytest.raises(WapiFlowConnectionError) as caught:
@@ -505,7 +493,7 @@ def test_client_secret_never_reaches_logs_reprs_or_errors(
     sim.inject("error", status=503, times=1)
     errors: list[str] = []
     hook.list_contacts()
-    hook.send_template_message(*SPAIN, _template_id(sim, "welcome"))
+    hook.send_template_message(*SPAIN, template_id_of(sim, "welcome"))
     for call in (
         lambda: hook.get_conversation(999),
         lambda: hook.send_message("34", "699999999", message="x"),

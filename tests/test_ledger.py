@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
+
+from support import MemoryTaskStateStore
 
 from airflow_provider_wapiflow.operators import _ledger
 from airflow_provider_wapiflow.operators._ledger import INDEX_KEY, DeliveryLedger, RunScopedStore
@@ -13,22 +14,9 @@ LOG = logging.getLogger(__name__)
 AT = "2026-12-03T07:00:00+00:00"
 
 
-class Store:
-    """An in-memory stand-in for Airflow's task state store that, like it, keeps JSON and counts reads."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-        self.gets = 0
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self.gets += 1
-        return json.loads(self.values[key]) if key in self.values else default
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        self.values[key] = json.dumps(value)
-
-
-def _try(store: Store, try_number: int, deliver: dict[str, bool | None], **kwargs: Any) -> DeliveryLedger:
+def _try(
+    store: MemoryTaskStateStore, try_number: int, deliver: dict[str, bool | None], **kwargs: Any
+) -> DeliveryLedger:
     """One try: plan, send, record: True delivered, None unknown, False not sent."""
     ledger = DeliveryLedger(store, try_number=try_number, log=LOG, **kwargs)
     history = ledger.history()
@@ -45,7 +33,7 @@ def _try(store: Store, try_number: int, deliver: dict[str, bool | None], **kwarg
 
 def test_a_chunk_left_sending_by_a_killed_worker_makes_all_its_recipients_unknown(monkeypatch: Any) -> None:
     monkeypatch.setattr(_ledger, "CHUNK_SIZE", 3)
-    store = Store()
+    store = MemoryTaskStateStore()
     first = DeliveryLedger(store, try_number=1, log=LOG)
     first.plan(["a", "b", "c", "d", "e"])
     for digest in ("a", "b", "c"):
@@ -64,7 +52,7 @@ def test_a_chunk_left_sending_by_a_killed_worker_makes_all_its_recipients_unknow
 
 
 def test_an_interrupted_try_records_in_flight_sends_as_unknown() -> None:
-    store = Store()
+    store = MemoryTaskStateStore()
     ledger = DeliveryLedger(store, try_number=1, log=LOG)
     ledger.plan(["a", "b", "c"])
     for digest in ("a", "b"):
@@ -77,7 +65,7 @@ def test_an_interrupted_try_records_in_flight_sends_as_unknown() -> None:
 
 
 def test_try_102_skips_what_try_1_delivered_at_the_same_cost_as_try_2() -> None:
-    store = Store()
+    store = MemoryTaskStateStore()
     _try(store, 1, {"a": True, "b": False, "c": None})
     reads_at_try_2 = DeliveryLedger(store, try_number=2, log=LOG)
     reads_at_try_2.history()
@@ -95,7 +83,7 @@ def test_try_102_skips_what_try_1_delivered_at_the_same_cost_as_try_2() -> None:
 
 
 def test_tries_that_send_nothing_cost_nothing_later() -> None:
-    store = Store()
+    store = MemoryTaskStateStore()
     _try(store, 1, {"a": True})
     for try_number in range(2, 150):
         _try(store, try_number, {"a": True})  # everything skipped: nothing planned, nothing written
@@ -105,7 +93,7 @@ def test_tries_that_send_nothing_cost_nothing_later() -> None:
 
 
 def test_a_later_delivery_wins_over_an_earlier_unknown_and_the_first_time_is_kept() -> None:
-    store = Store()
+    store = MemoryTaskStateStore()
     _try(store, 1, {"a": True, "b": None})
     ledger = DeliveryLedger(store, try_number=2, log=LOG)
     ledger.resolve({"b": "2026-12-03T07:00:05+00:00"})  # the read-back proved "b" sent
@@ -116,7 +104,7 @@ def test_a_later_delivery_wins_over_an_earlier_unknown_and_the_first_time_is_kep
 
 
 def test_resend_after_clear_ignores_what_was_written_before_the_latest_clear() -> None:
-    store = Store()
+    store = MemoryTaskStateStore()
     _try(store, 1, {"a": True}, clear_number=0)
     kept = DeliveryLedger(store, try_number=2, log=LOG, clear_number=1).history()
     assert kept.delivered == {"a"}, "by default a cleared task remembers what it sent"
@@ -125,7 +113,7 @@ def test_resend_after_clear_ignores_what_was_written_before_the_latest_clear() -
 
 
 def test_a_run_scoped_store_prefixes_every_key() -> None:
-    shared = Store()
+    shared = MemoryTaskStateStore()
     _try(RunScopedStore(shared, "dag/run_1/send/-1"), 1, {"a": True})  # type: ignore[arg-type]
     _try(RunScopedStore(shared, "dag/run_2/send/-1"), 1, {"b": True})  # type: ignore[arg-type]
     assert all(key.startswith(("dag/run_1/send/-1:", "dag/run_2/send/-1:")) for key in shared.values)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from support import task_context
 
 from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError, WapiFlowPlanError
-from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
 from airflow_provider_wapiflow.models import mask_phone
 from airflow_provider_wapiflow.operators.contacts import ContactRow, UpsertContactsOperator
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
@@ -23,11 +24,6 @@ ALLOWED = "firstname, lastname, phone, mobile_code, mobile, city, state, post_co
 OPTIONALS = ("city", "state", "post_code", "address")
 
 RunDag = Callable[..., "DagRunResult"]
-
-
-@pytest.fixture
-def sim(wapiflow_connection: WapiFlowSimulator) -> WapiFlowSimulator:
-    return wapiflow_connection
 
 
 def existing_mobile(i: int) -> str:
@@ -143,7 +139,7 @@ def failed_try_summary(dag_id: str) -> Any:
 
 def execute(**kwargs: Any) -> dict[str, Any]:
     """Run the operator outside a DAG (for corner cases that need to reach into the run)."""
-    result: dict[str, Any] = UpsertContactsOperator(task_id="upsert", **kwargs).execute({})  # type: ignore[arg-type]
+    result: dict[str, Any] = UpsertContactsOperator(task_id="upsert", **kwargs).execute(task_context())
     return result
 
 
@@ -403,14 +399,17 @@ def test_mapped_over_three_batches(sim: WapiFlowSimulator, run_dag: RunDag) -> N
 def race(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Contacts that someone else adds right after the operator has read the contact list."""
     racers: list[dict[str, Any]] = []
-    original = WapiFlowHook.iter_contacts
+    original = WapiFlowAsyncHook.iter_contacts
 
-    def iter_contacts(self: WapiFlowHook, search: str | None = None, per_page: int = 100) -> Iterator[Any]:
-        yield from original(self, search, per_page)
+    async def iter_contacts(
+        self: WapiFlowAsyncHook, search: str | None = None, per_page: int = 100
+    ) -> AsyncIterator[Any]:
+        async for contact in original(self, search, per_page):
+            yield contact
         while racers:
             sim.add_contact(**racers.pop(0))
 
-    monkeypatch.setattr(WapiFlowHook, "iter_contacts", iter_contacts)
+    monkeypatch.setattr(WapiFlowAsyncHook, "iter_contacts", iter_contacts)
     return racers
 
 

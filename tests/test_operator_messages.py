@@ -10,6 +10,14 @@ from typing import Any
 
 import pytest
 from dag_runs import DagRunResult
+from support import (
+    MemoryTaskStateStore,
+    context_without_task_state_store,
+    pushed_xcoms,
+    set_connection,
+    task_context,
+    template_id_of,
+)
 
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError, WapiFlowPlanError
 from airflow_provider_wapiflow.models import mask_phone
@@ -41,14 +49,6 @@ def _sent_per_mobile(sim: WapiFlowSimulator, template_id: int | None = None) -> 
     return Counter(str(m["mobile"]) for m in sim.messages(direction="sent", template_id=template_id))
 
 
-def _template_id(sim: WapiFlowSimulator, name: str) -> int:
-    return next(t["id"] for t in sim.templates() if t["name"] == name)
-
-
-def _fast_retries(monkeypatch: pytest.MonkeyPatch, sim: WapiFlowSimulator) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", sim.connection_json(max_retries=2, backoff_base=0.01))
-
-
 # --- the retry rule through real DAG runs --------------------------------------------------------
 
 
@@ -57,7 +57,7 @@ def test_task_retry_resends_only_what_was_not_delivered(
     run_dag: RunDag, monkeypatch: pytest.MonkeyPatch, patched: bool
 ) -> None:
     with WapiFlowSimulator(patched=patched) as sim:
-        _fast_retries(monkeypatch, sim)
+        set_connection(monkeypatch, sim, extra={"max_retries": 2, "backoff_base": 0.01})
         recipients = _seed(sim)
         # Try 1, one send at a time: recipient 1 gets 503 until the hook gives up (nothing processed),
         # recipient 2 is processed but its answer is lost; the others go through (positions count from 1).
@@ -65,7 +65,7 @@ def test_task_retry_resends_only_what_was_not_delivered(
         sim.inject("drop", process=True, times=1, path="inbox/send-template-message")
         result = run_dag("messages_send.py", "messages_send_template",
                          run_conf={"template": "order_shipped", "recipients": recipients})  # fmt: skip
-        sent = _sent_per_mobile(sim, _template_id(sim, "order_shipped"))
+        sent = _sent_per_mobile(sim, template_id_of(sim, "order_shipped"))
 
     assert result.succeeded, result
     assert result.tries["send"] == 2
@@ -77,7 +77,7 @@ def test_task_retry_resends_only_what_was_not_delivered(
     assert summary["unknown"][0]["position"] == 2
     assert summary["unknown"][0]["recipient"] == "+********202"
     assert "not resent" in summary["unknown"][0]["error"]
-    assert summary["template_id"] == _template_id(sim, "order_shipped")
+    assert summary["template_id"] == template_id_of(sim, "order_shipped")
     assert summary["started_at"] <= summary["finished_at"]
     # The message log proves it: nobody received the template twice, everybody received it once.
     assert sent == Counter({c[3]: 1 for c in CUSTOMERS})
@@ -93,15 +93,15 @@ def test_resend_unknown_sends_again_on_the_next_try(
 ) -> None:
     sim = wapiflow_connection
     recipients = _seed(sim, CUSTOMERS[:2])
-    store = _DictStore()
+    store = MemoryTaskStateStore()
     sim.inject("drop", process=True, times=1, path="inbox/send-template-message")
     # no read-back: the lost answer must stay unknown (the read-back would prove it sent; test_engine.py)
     first = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients, concurrency=1,
                                  max_failures=1, read_back_unknown=False)  # fmt: skip
-    assert first.execute(_context(store, try_number=1))["unknown_count"] == 1
+    assert first.execute(task_context(store, try_number=1))["unknown_count"] == 1
     again = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients, concurrency=1,
                                  resend_unknown=True)  # fmt: skip
-    summary = again.execute(_context(store, try_number=2))
+    summary = again.execute(task_context(store, try_number=2))
     assert (summary["sent"], summary["skipped"], summary["unknown_count"]) == (1, 1, 0)
     assert _sent_per_mobile(sim)[CUSTOMERS[0][3]] == 2  # the user asked for it
 
@@ -144,7 +144,7 @@ def test_non_contacts_are_created_when_names_are_given(wapiflow_connection: Wapi
         {"phone": "+34600111302"},
     ]
     operator = SendTemplateOperator(task_id="t", template="welcome", recipients=recipients, max_failures=1)
-    summary = operator.execute(_context(_DictStore()))
+    summary = operator.execute(task_context())
     assert summary["sent"] == 1
     assert summary["failed_count"] == 1
     failure = summary["failed"][0]
@@ -164,13 +164,13 @@ def test_plan_error_stops_the_batch_at_once(wapiflow_connection: WapiFlowSimulat
     sim = wapiflow_connection
     recipients = [r["phone"] for r in _seed(sim)]
     sim.set_plan("expired")
-    store = _DictStore()
-    context = _context(store)
+    store = MemoryTaskStateStore()
+    context = task_context(store)
     operator = SendMessageOperator(task_id="t", message="hi", recipients=recipients, concurrency=1)
     with pytest.raises(WapiFlowPlanError, match="Your plan has expired"):
         operator.execute(context)
     assert sim.request_count() == 1
-    summary = context["ti"].pushed["summary"]
+    summary = pushed_xcoms(context)["summary"]
     assert summary["failed_count"] == 6
     assert all("not sent: the batch stopped" in f["error"] for f in summary["failed"][1:])
 
@@ -181,7 +181,7 @@ def test_duplicates_are_sent_once_and_progress_is_logged_masked(
     sim = wapiflow_connection
     recipients = [r["phone"] for r in _seed(sim, CUSTOMERS[:3])]
     operator = SendMessageOperator(task_id="t", message="hi", recipients=[*recipients, recipients[0]])
-    summary = operator.execute(_context(_DictStore()))
+    summary = operator.execute(task_context())
     logs = debug_logs()
     assert summary["sent"] == 3
     assert summary["duplicates"] == [{"position": 4, "first_position": 1}]
@@ -200,7 +200,7 @@ def test_dry_run_sends_nothing(wapiflow_connection: WapiFlowSimulator) -> None:
     sim = wapiflow_connection
     recipients = _seed(sim, CUSTOMERS[:3])
     summary = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients,
-                                   dry_run=True).execute(_context(_DictStore()))  # fmt: skip
+                                   dry_run=True).execute(task_context())  # fmt: skip
     assert (summary["dry_run"], summary["would_send"], summary["sent"]) == (True, 3, 0)
     assert sim.messages() == []
     assert {r["method"] for r in sim.requests()} == {"GET"}
@@ -211,7 +211,7 @@ def test_max_failures_lets_invalid_recipients_be_skipped(wapiflow_connection: Wa
     recipients: list[Any] = [r["phone"] for r in _seed(sim, CUSTOMERS[:2])]
     recipients.insert(1, "+3460011")
     summary = SendMessageOperator(task_id="t", message="hi", recipients=recipients,
-                                  max_failure_rate=0.5).execute(_context(_DictStore()))  # fmt: skip
+                                  max_failure_rate=0.5).execute(task_context())  # fmt: skip
     assert summary["sent"] == 2
     assert summary["failed"] == [{"position": 2, "recipient": "+****011", "error": "'phone' +****011 is too short"}]
 
@@ -222,19 +222,19 @@ def test_failures_over_the_budget_fail_the_task_after_the_batch(
     sim = wapiflow_connection
     recipients = [r["phone"] for r in _seed(sim, CUSTOMERS[:3])]
     sim.meta_outage = True
-    context = _context(_DictStore())
+    context = task_context()
     with pytest.raises(Exception, match="3 recipients failed and 0 have an unknown outcome"):
         SendMessageOperator(task_id="t", message="hi", recipients=recipients).execute(context)
     assert sim.request_count() == 3  # the whole batch was tried
-    assert context["ti"].pushed["summary"]["failed_count"] == 3
-    assert "could not reach Meta" in context["ti"].pushed["summary"]["failed"][0]["error"]
+    assert pushed_xcoms(context)["summary"]["failed_count"] == 3
+    assert "could not reach Meta" in pushed_xcoms(context)["summary"]["failed"][0]["error"]
 
 
 def test_without_a_task_state_store_it_warns(
     wapiflow_connection: WapiFlowSimulator, debug_logs: Callable[[], str]
 ) -> None:
     recipients = [r["phone"] for r in _seed(wapiflow_connection, CUSTOMERS[:1])]
-    SendMessageOperator(task_id="t", message="hi", recipients=recipients).execute({})  # type: ignore[arg-type]
+    SendMessageOperator(task_id="t", message="hi", recipients=recipients).execute(context_without_task_state_store())
     assert "a retry of this task may resend messages" in debug_logs()
 
 
@@ -280,7 +280,7 @@ def test_invalid_recipients_are_reported_before_any_request(
 ) -> None:
     operator = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients)
     with pytest.raises(WapiFlowInputError) as caught:
-        operator.execute(_context(_DictStore()))
+        operator.execute(task_context())
     assert expected in str(caught.value)
     assert wapiflow_connection.request_count() == 0
 
@@ -303,7 +303,7 @@ def test_unusable_templates_fail_before_any_send(
     template_id = next((t["id"] for t in sim.templates() if t["name"] == name), None)
     operator = SendTemplateOperator(task_id="t", template=name, recipients=["+34600111222"])
     with pytest.raises(Exception, match="template") as caught:
-        operator.execute(_context(_DictStore()))
+        operator.execute(task_context())
     assert expected.format(id=template_id) in str(caught.value)
     assert {r["method"] for r in sim.requests()} == {"GET"}
 
@@ -315,9 +315,7 @@ def test_variable_counts_are_checked_against_the_template(wapiflow_connection: W
         {"phone": "+34600111202", "body_variables": ["Eva", "A-2"], "header_variables": ["x"]},
     ]
     with pytest.raises(WapiFlowInputError) as caught:
-        SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients).execute(
-            _context(_DictStore())
-        )
+        SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients).execute(task_context())
     assert "recipient 1 of the input: the template expects 2 body_variables ({{1}}..{{2}}), got 1" in str(caught.value)
     assert "recipient 2 of the input: the template has no placeholders for header_variables, got 1" in str(caught.value)
     assert sim.messages() == []
@@ -337,7 +335,7 @@ def test_send_message_input_checks(
 ) -> None:
     operator = SendMessageOperator(task_id="t", recipients=["+34600111222"], **kwargs)
     with pytest.raises(WapiFlowInputError) as caught:
-        operator.execute(_context(_DictStore()))
+        operator.execute(task_context())
     assert expected in str(caught.value)
     assert wapiflow_connection.request_count() == 0
 
@@ -353,40 +351,14 @@ def test_operator_arguments_are_checked_at_parse_time() -> None:
         SendMessageOperator(task_id="t", recipients=[], message="x", rate_limit_timeout=0)
 
 
-# --- helpers -------------------------------------------------------------------------------------
-
-
-class _DictStore:
-    """Airflow's task state store, reduced to get/set, for calling execute() directly."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return json.loads(self.values[key]) if key in self.values else default
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        self.values[key] = json.dumps(value)
-
-
-class _TaskInstance:
-    def __init__(self, try_number: int) -> None:
-        self.try_number = try_number
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = json.loads(json.dumps(value))
-
-
-def _context(store: _DictStore, try_number: int = 1) -> Any:
-    return {"task_state_store": store, "ti": _TaskInstance(try_number)}
+# --- input: recipients rendered to text, media from object storage ---------------------------------
 
 
 def test_recipients_rendered_to_text_are_read_as_a_list(wapiflow_connection: WapiFlowSimulator) -> None:
     phone = _seed(wapiflow_connection, CUSTOMERS[:1])[0]["phone"]
     # What "{{ ti.xcom_pull(...) }}" renders to on a DAG without render_template_as_native_obj.
     operator = SendMessageOperator(task_id="t", message="hi", recipients=str([phone]))
-    assert operator.execute(_context(_DictStore()))["sent"] == 1
+    assert operator.execute(task_context())["sent"] == 1
 
 
 def test_media_from_an_object_storage_uri(wapiflow_connection: WapiFlowSimulator, tmp_path: Path) -> None:
@@ -396,7 +368,7 @@ def test_media_from_an_object_storage_uri(wapiflow_connection: WapiFlowSimulator
     invoice.write_bytes(b"%PDF-1.4\n" + b"0" * 512)
     # Any ObjectStoragePath URI works the same way (s3://, gs://…); file:// needs no credentials.
     operator = SendMessageOperator(task_id="t", recipients=[phone], message="invoice", document=f"file://{invoice}")
-    assert operator.execute(_context(_DictStore()))["sent"] == 1
+    assert operator.execute(task_context())["sent"] == 1
     (message,) = sim.messages(direction="sent")
     assert message["media_filename"] == "invoice.pdf"
 
@@ -411,7 +383,7 @@ def test_language_chooses_among_templates_that_share_a_name(wapiflow_connection:
     english = sim.add_template("greeting", "Hello")
     sim.state.templates[english["id"]].language_id = 2  # one approved template per language, as WhatsApp has them
     summary = SendTemplateOperator(task_id="t", template="greeting", language=2,
-                                   recipients=["+34600111201"]).execute(_context(_DictStore()))  # fmt: skip
+                                   recipients=["+34600111201"]).execute(task_context())  # fmt: skip
     assert summary["template_id"] == english["id"] != spanish["id"]
     (sent,) = sim.messages(direction="sent")
     assert sent["template_id"] == english["id"]
@@ -423,7 +395,7 @@ def test_default_region_lets_national_numbers_through(wapiflow_connection: WapiF
     national = [f"{p[3:6]} {p[6:9]} {p[9:]}" for p in recipients]  # "+34600111201" -> "600 111 201"
     national[1] = "0034 " + national[1]
     summary = SendMessageOperator(task_id="t", message="hi", recipients=national,
-                                  default_region="ES").execute(_context(_DictStore()))  # fmt: skip
+                                  default_region="ES").execute(task_context())  # fmt: skip
     assert summary["sent"] == 2
     assert _sent_per_mobile(sim) == Counter({c[3]: 1 for c in CUSTOMERS[:2]})
     with pytest.raises(WapiFlowInputError, match="'default_region' must be a two-letter ISO country"):
@@ -435,7 +407,7 @@ def test_refs_come_back_in_failed_entries(wapiflow_connection: WapiFlowSimulator
     recipients: list[Any] = [{"phone": r["phone"], "ref": f"C-{i}"} for i, r in enumerate(_seed(sim, CUSTOMERS[:1]))]
     recipients += [{"phone": "+34600111299", "ref": "C-99"}, {"phone": "+3460011", "ref": 7}]
     summary = SendMessageOperator(task_id="t", message="hi", recipients=recipients,
-                                  max_failures=2).execute(_context(_DictStore()))  # fmt: skip
+                                  max_failures=2).execute(task_context())  # fmt: skip
     assert summary["sent"] == 1
     failed = {entry["ref"]: entry for entry in summary["failed"]}
     assert failed[7] == {"position": 3, "recipient": "+****011", "ref": 7, "error": "'phone' +****011 is too short"}
@@ -446,6 +418,6 @@ def test_refs_come_back_in_failed_entries(wapiflow_connection: WapiFlowSimulator
 def test_positions_of_a_batch_are_those_of_the_whole_input(wapiflow_connection: WapiFlowSimulator) -> None:
     batch = [{"phone": "+34600111201", "input_position": 48, "ref": "C-48"}]
     summary = SendMessageOperator(task_id="t", message="hi", recipients=batch,
-                                  max_failures=1).execute(_context(_DictStore()))  # fmt: skip
+                                  max_failures=1).execute(task_context())  # fmt: skip
     assert summary["failed"][0]["position"] == 48
     assert summary["failed"][0]["ref"] == "C-48"

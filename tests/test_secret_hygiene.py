@@ -18,6 +18,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 from dag_runs import DagRunResult
 from faults_support import rendered_fields, run_xcoms
+from support import task_context
 
 from airflow_provider_wapiflow.exceptions import WapiFlowMetaError
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
@@ -31,6 +32,8 @@ DAGS = "faults_hygiene.py"
 CUSTOMERS = [("Ana", "Ruiz", "600411201"), ("Eva", "Gil", "600411202"), ("Luis", "Mora", "600411203")]
 ON_CALL = ("Guardia", "Turno", "699411299")
 WAITS_FOR = CUSTOMERS[0]  # the customer the sensors watch
+
+pytestmark = pytest.mark.sim_connection(max_retries=1, backoff_base=0.01, backoff_max=0.05)
 
 
 def phones() -> list[str]:
@@ -50,15 +53,6 @@ def conf() -> dict[str, Any]:
 
 def leaks(text: str, secrets: dict[str, str]) -> list[str]:
     return [name for name, value in secrets.items() if value in text]
-
-
-@pytest.fixture
-def sim(wapiflow_simulator: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> WapiFlowSimulator:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_WAPIFLOW_DEFAULT",
-        wapiflow_simulator.connection_json(max_retries=1, backoff_base=0.01, backoff_max=0.05),
-    )
-    return wapiflow_simulator
 
 
 def test_no_secret_and_no_phone_in_logs_xcoms_rendered_fields_or_exceptions(
@@ -148,7 +142,8 @@ def test_exceptions_carry_neither_the_secret_nor_the_meta_token(sim: WapiFlowSim
     error = caught.value
     with pytest.raises(AirflowException, match="1 recipients failed") as batch:
         SendTemplateOperator(task_id="send", template="order_shipped",
-                             recipients=[{"phone": "+34600411201", "body_variables": ["Ana", "A-1"]}]).execute({})  # type: ignore[arg-type]  # fmt: skip
+                             recipients=[{"phone": "+34600411201", "body_variables": ["Ana", "A-1"]}],
+                             ).execute(task_context())  # fmt: skip
     what_users_see = [
         str(error),
         repr(error),

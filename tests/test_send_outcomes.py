@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+from support import set_connection, template_id_of
 
 from airflow_provider_wapiflow.exceptions import (
     SendOutcome,
@@ -30,6 +31,8 @@ TOKEN = "EAAGsimulatedMetaAccessToken0123456789"
 GRAPH = f"for https://graph.facebook.com/v22.0/123/messages?access_token={TOKEN}"
 
 SENT, NOT_SENT, UNKNOWN = SendOutcome.SENT, SendOutcome.NOT_SENT, SendOutcome.UNKNOWN
+
+pytestmark = pytest.mark.sim_contacts(("Ana", "Ruiz", *SPAIN))
 
 
 def exception(text: str) -> Answer:
@@ -226,16 +229,6 @@ def test_a_send_success_with_odd_data_is_sent(data: object) -> None:
 # --- over real HTTP, counting what reached the customer -------------------------------------------
 
 
-@pytest.fixture
-def sim(wapiflow_connection: WapiFlowSimulator) -> WapiFlowSimulator:
-    wapiflow_connection.add_contact("Ana", "Ruiz", *SPAIN)
-    return wapiflow_connection
-
-
-def _template_id(sim: WapiFlowSimulator, name: str = "welcome") -> int:
-    return next(t["id"] for t in sim.templates() if t["name"] == name)
-
-
 @pytest.mark.parametrize("status", [302, 303, 307])
 def test_a_redirect_after_processing_is_not_retried(sim: WapiFlowSimulator, status: int) -> None:
     sim.inject("error", status=status, process=True, times=1, path="inbox/send-message")
@@ -284,7 +277,7 @@ def test_template_send_texts_over_http(
     sim.inject("error", status=200, body=body, process=processed, times=1, path="inbox/send-template-message")
     hook = WapiFlowHook()
     with pytest.raises(WapiFlowError) as caught:
-        hook.send_template_message(*SPAIN, _template_id(sim))
+        hook.send_template_message(*SPAIN, template_id_of(sim, "welcome"))
     assert caught.value.outcome is expected
     assert sim.meta_access_token not in str(caught.value)
     assert sim.request_count() == 1  # neither kind is repeated by the hook
@@ -301,7 +294,7 @@ def test_a_stored_message_whose_row_failed_is_sent(sim: WapiFlowSimulator) -> No
 
 def test_the_real_wrong_parameter_count_refusal_is_not_sent(sim: WapiFlowSimulator) -> None:
     with pytest.raises(WapiFlowMetaError) as caught:
-        WapiFlowHook().send_template_message(*SPAIN, _template_id(sim, "order_shipped"), body_variables=["one"])
+        WapiFlowHook().send_template_message(*SPAIN, template_id_of(sim, "order_shipped"), body_variables=["one"])
     assert caught.value.outcome is NOT_SENT
     assert sim.messages(direction="sent") == []
 
@@ -321,7 +314,7 @@ def test_a_slow_send_answer_within_send_timeout_is_read(
     monkeypatch: pytest.MonkeyPatch, sim: WapiFlowSimulator
 ) -> None:
     # timeout (for reads) shorter than the server's pause: the send still waits for the verdict.
-    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", sim.connection_json(timeout=0.2, send_timeout=5))
+    set_connection(monkeypatch, sim, extra={"timeout": 0.2, "send_timeout": 5})
     sim.inject("delay", seconds=0.6, process=True, times=1, path="inbox/send-message")
     assert WapiFlowHook().send_message(*SPAIN, message="hello")["message"]["message"] == "hello"
     assert len(sim.messages(direction="sent")) == 1

@@ -8,17 +8,21 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from dag_runs import DagRunResult
+from support import set_connection, task_context
 
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError
 from airflow_provider_wapiflow.models import ConversationStatus
 from airflow_provider_wapiflow.sensors.conversations import ConversationSensor
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 CODE, MOBILE = "34", "600111222"
 PHONE = f"+{CODE}{MOBILE}"
@@ -27,23 +31,13 @@ SECRET = "wapiflow-test-secret"
 MASKED = "+********222"
 
 
-@pytest.fixture
-def sim(wapiflow_connection: WapiFlowSimulator) -> WapiFlowSimulator:
-    """The simulator with our contact, and the default connection pointing at it."""
-    wapiflow_connection.add_contact("Ana", "García", CODE, MOBILE)
-    return wapiflow_connection
+pytestmark = pytest.mark.sim_contacts(("Ana", "García", CODE, MOBILE))
 
 
 def _sensor(**kwargs: Any) -> ConversationSensor:
     kwargs.setdefault("poke_interval", 0.2)
     kwargs.setdefault("timeout", 30)
     return ConversationSensor(task_id="wait", **kwargs)
-
-
-def _set_connection(monkeypatch: pytest.MonkeyPatch, sim: WapiFlowSimulator, **changes: Any) -> None:
-    conn = json.loads(sim.connection_json())
-    conn.update(changes)
-    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", json.dumps(conn))
 
 
 # --- the poke table ---------------------------------------------------------------------------------
@@ -100,14 +94,14 @@ POKE_CASES = [
 
 
 @pytest.mark.parametrize("case", POKE_CASES, ids=[c.id for c in POKE_CASES])
-def test_poke(sim: WapiFlowSimulator, case: PokeCase) -> None:
+def test_poke(sim: WapiFlowSimulator, case: PokeCase, context: Context) -> None:
     conversation = sim.add_conversation(CODE, MOBILE, **case.conversation) if case.conversation else None
     target: dict[str, Any] = {
         "id": {"conversation_id": conversation["id"] if conversation else 1},
         "phone": {"phone": PHONE},
         "parts": {"mobile_code": CODE, "mobile": MOBILE},
     }[case.by]
-    result = _sensor(**target, **case.sensor).poke({})
+    result = _sensor(**target, **case.sensor).poke(context)
     assert result.is_done is case.done
     if case.done:
         assert conversation is not None
@@ -120,21 +114,21 @@ def test_poke(sim: WapiFlowSimulator, case: PokeCase) -> None:
         assert result.xcom_value is None
 
 
-def test_poke_by_phone_ignores_a_number_that_only_contains_ours(sim: WapiFlowSimulator) -> None:
+def test_poke_by_phone_ignores_a_number_that_only_contains_ours(sim: WapiFlowSimulator, context: Context) -> None:
     """WapiFlow's search is a LIKE on names and numbers: only the exact code + number counts."""
     sim.add_contact("Bob", "Other", CODE, MOBILE + "9")
     sim.add_contact("Eve", "Abroad", "351", MOBILE)
     sim.add_conversation(CODE, MOBILE + "9", status=1)
     sim.add_conversation("351", MOBILE, status=1)
     sensor = _sensor(phone=PHONE, statuses=[ConversationStatus.DONE])
-    assert not sensor.poke({}).is_done
+    assert not sensor.poke(context).is_done
     ours = sim.add_conversation(CODE, MOBILE, status=1)
-    result = sensor.poke({})
+    result = sensor.poke(context)
     assert result.is_done
     assert result.xcom_value["id"] == ours["id"]
 
 
-def test_poke_renders_templates(sim: WapiFlowSimulator) -> None:
+def test_poke_renders_templates(sim: WapiFlowSimulator, context: Context) -> None:
     conversation = sim.add_conversation(CODE, MOBILE, status=2, last_message_at=LAST)
     sensor = _sensor(
         phone="{{ params.phone }}",
@@ -142,21 +136,21 @@ def test_poke_renders_templates(sim: WapiFlowSimulator) -> None:
         updated_after="{{ params.after }}",
     )
     sensor.render_template_fields({"params": {"phone": PHONE, "statuses": "DONE,PENDING", "after": AFTER_EARLIER}})
-    result = sensor.poke({})
+    result = sensor.poke(context)
     assert result.is_done
     assert result.xcom_value["id"] == conversation["id"]
 
 
 def test_phone_never_logged_in_full(
-    sim: WapiFlowSimulator, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    sim: WapiFlowSimulator, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], context: Context
 ) -> None:
     sim.add_conversation(CODE, MOBILE, status=2)
     caplog.set_level("INFO")
     sensor = _sensor(phone=PHONE, statuses=[1])
-    assert not sensor.poke({}).is_done
+    assert not sensor.poke(context).is_done
     sim.set_plan("none")
     with pytest.raises(AirflowFailException) as info:
-        sensor.poke({})
+        sensor.poke(context)
     logged = caplog.text + capsys.readouterr().out + str(info.value)
     assert "+********222" in logged
     assert MOBILE not in logged
@@ -188,14 +182,14 @@ def test_bad_input_fails_at_parse_time(kwargs: dict[str, Any], message: str) -> 
         _sensor(**kwargs)
 
 
-def test_templated_values_are_checked_after_rendering(sim: WapiFlowSimulator) -> None:
+def test_templated_values_are_checked_after_rendering(sim: WapiFlowSimulator, context: Context) -> None:
     sensor = _sensor(
         phone="{{ params.phone }}", statuses="{{ params.statuses }}", updated_after="{{ params.after }}"
     )  # accepted at parse time
     sensor.render_template_fields({"params": {"phone": "+34600", "statuses": "[1]", "after": AFTER_EARLIER}})
     started = time.monotonic()
     with pytest.raises(AirflowFailException, match="'phone'"):
-        sensor.execute({})
+        sensor.execute(context)
     assert time.monotonic() - started < 2
     assert sim.request_count() == 0
 
@@ -206,7 +200,7 @@ def test_templated_values_are_checked_after_rendering(sim: WapiFlowSimulator) ->
 def _execute_fails_fast(sensor: ConversationSensor, expected: type[BaseException], match: str) -> float:
     started = time.monotonic()
     with pytest.raises(expected, match=match) as info:
-        sensor.execute({})
+        sensor.execute(task_context())
     elapsed = time.monotonic() - started
     assert elapsed < 3, f"took {elapsed:.1f} s with a {sensor.timeout} s timeout"
     assert SECRET not in str(info.value)
@@ -215,20 +209,20 @@ def _execute_fails_fast(sensor: ConversationSensor, expected: type[BaseException
 
 def test_wrong_secret_fails_at_once(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
     sim.add_conversation(CODE, MOBILE, status=0)
-    _set_connection(monkeypatch, sim, password="not-the-secret")
+    set_connection(monkeypatch, sim, password="not-the-secret")
     sensor = _sensor(phone=PHONE, statuses=[1], timeout=600, retries=3)
     _execute_fails_fast(sensor, AirflowFailException, "Client Secret")
     assert sim.request_count() == 1  # a 401 is not retried
 
 
 def test_fatal_error_is_not_swallowed_by_silent_fail(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    _set_connection(monkeypatch, sim, password="not-the-secret")
+    set_connection(monkeypatch, sim, password="not-the-secret")
     sensor = _sensor(phone=PHONE, statuses=[1], timeout=600, silent_fail=True)
     _execute_fails_fast(sensor, AirflowFailException, "Invalid credentials")
 
 
 def test_fatal_error_with_soft_fail_skips_at_once(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    _set_connection(monkeypatch, sim, password="not-the-secret")
+    set_connection(monkeypatch, sim, password="not-the-secret")
     sensor = _sensor(phone=PHONE, statuses=[1], timeout=600, soft_fail=True)
     _execute_fails_fast(sensor, AirflowSkipException, "soft_fail")
 
@@ -253,24 +247,24 @@ def test_missing_connection_fails_at_once(sim: WapiFlowSimulator) -> None:
     _execute_fails_fast(sensor, AirflowFailException, "wapiflow_missing")
 
 
-def test_transient_errors_count_as_not_yet(sim: WapiFlowSimulator) -> None:
+def test_transient_errors_count_as_not_yet(sim: WapiFlowSimulator, context: Context) -> None:
     conversation = sim.add_conversation(CODE, MOBILE, status=1)
     # The connection retries reads 3 times: 4 failures outlast the hook's retries for one poke.
     sim.inject("error", status=500, times=4)
     sensor = _sensor(phone=PHONE, statuses=[1])
-    assert not sensor.poke({}).is_done
-    result = sensor.poke({})
+    assert not sensor.poke(context).is_done
+    result = sensor.poke(context)
     assert result.is_done
     assert result.xcom_value["id"] == conversation["id"]
 
 
-def test_poke_mode_waits_through_outages_and_returns_the_conversation(sim: WapiFlowSimulator) -> None:
+def test_poke_mode_waits_through_outages_and_returns_the_conversation(sim: WapiFlowSimulator, context: Context) -> None:
     conversation = sim.add_conversation(CODE, MOBILE, status=2)
     sim.inject("error", status=503, times=10)
     timer = threading.Timer(0.8, sim.set_conversation_status, args=(conversation["id"], 1))
     timer.start()
     try:
-        value = _sensor(conversation_id=conversation["id"], statuses=[1], timeout=20).execute({})
+        value = _sensor(conversation_id=conversation["id"], statuses=[1], timeout=20).execute(context)
     finally:
         timer.cancel()
     assert value["id"] == conversation["id"]
@@ -336,7 +330,7 @@ def test_dag_reschedule_mode(
 def test_dag_deferrable_wrong_secret_fails_without_retries(
     sim: WapiFlowSimulator, run_dag: Callable[..., DagRunResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _set_connection(monkeypatch, sim, password="not-the-secret")
+    set_connection(monkeypatch, sim, password="not-the-secret")
     started = time.monotonic()
     result = run_dag("conversation_dags.py", dag_id="conversation_wrong_secret")
     elapsed = time.monotonic() - started
@@ -382,7 +376,7 @@ def _trigger_done(query_json: dict[str, Any]) -> dict[str, Any]:
     return asyncio.run(first())
 
 
-def test_api_conversation_id_fails_fast_saying_to_wait_by_phone(sim: WapiFlowSimulator) -> None:
+def test_api_conversation_id_fails_fast_saying_to_wait_by_phone(sim: WapiFlowSimulator, context: Context) -> None:
     from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
 
     WapiFlowHook().send_message(CODE, MOBILE, "Approve?")
@@ -390,27 +384,27 @@ def test_api_conversation_id_fails_fast_saying_to_wait_by_phone(sim: WapiFlowSim
     assert api_side["whatsapp_account_id"] == 0
     sensor = _sensor(conversation_id=api_side["id"], replied_after="2020-01-01T00:00:00Z")
     with pytest.raises(AirflowFailException, match=r"created by WapiFlow's external API.*Wait by phone"):
-        sensor.poke({})
+        sensor.poke(context)
     # The trigger makes the same decision, at once and fatally.
     event = _trigger_done(sensor._query().to_json())
     assert (event["status"], event["fatal"]) == ("error", True)
     assert "Wait by phone" in event["message"]
 
 
-def test_by_phone_only_the_api_conversation_is_not_yet(sim: WapiFlowSimulator) -> None:
+def test_by_phone_only_the_api_conversation_is_not_yet(sim: WapiFlowSimulator, context: Context) -> None:
     from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
 
     WapiFlowHook().send_message(CODE, MOBILE, "Approve?")
     # Even "exists" and a status the API conversation has do not count: replies never arrive there.
-    assert _sensor(phone=PHONE).poke({}).is_done is False
-    assert _sensor(phone=PHONE, statuses=[0]).poke({}).is_done is False
+    assert _sensor(phone=PHONE).poke(context).is_done is False
+    assert _sensor(phone=PHONE, statuses=[0]).poke(context).is_done is False
     sim.simulate_reply(CODE, MOBILE, "Yes")
-    result = _sensor(phone=PHONE, statuses=[0]).poke({})
+    result = _sensor(phone=PHONE, statuses=[0]).poke(context)
     assert result.is_done is True
     assert result.xcom_value["whatsapp_account_id"] == 1
 
 
-def test_replied_after_is_not_satisfied_by_our_own_later_send(sim: WapiFlowSimulator) -> None:
+def test_replied_after_is_not_satisfied_by_our_own_later_send(sim: WapiFlowSimulator, context: Context) -> None:
     from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
 
     now = datetime.now(timezone.utc)
@@ -422,13 +416,13 @@ def test_replied_after_is_not_satisfied_by_our_own_later_send(sim: WapiFlowSimul
     hook.send_message(CODE, MOBILE, "Reminder: reply YES")  # our own later send, 30 s after the cut-off
     summary = _summary(first_delivery)
     sensor = _sensor(phone=PHONE, replied_after=summary)
-    assert sensor.poke({}).is_done is False
+    assert sensor.poke(context).is_done is False
     assert _trigger_done(sensor._query().to_json())["status"] == "timeout"
     # By phone, updated_after also looks only at the reply conversation now.
-    assert _sensor(phone=PHONE, updated_after=first_delivery).poke({}).is_done is False
+    assert _sensor(phone=PHONE, updated_after=first_delivery).poke(context).is_done is False
 
     sim.simulate_reply(CODE, MOBILE, "YES")
-    result = sensor.poke({})
+    result = sensor.poke(context)
     assert result.is_done is True
     assert result.xcom_value["whatsapp_account_id"] == 1
     event = _trigger_done(sensor._query().to_json())
@@ -436,7 +430,7 @@ def test_replied_after_is_not_satisfied_by_our_own_later_send(sim: WapiFlowSimul
     assert event["conversation"] == result.xcom_value  # one decision, one masked conversation
 
 
-def test_replied_after_a_reply_between_two_tries_is_not_missed(sim: WapiFlowSimulator) -> None:
+def test_replied_after_a_reply_between_two_tries_is_not_missed(sim: WapiFlowSimulator, context: Context) -> None:
     """The cut-off is the FIRST try's delivery: a retry's later finished_at cannot hide the reply."""
     base = datetime.now(timezone.utc).replace(microsecond=0) - pendulum.duration(minutes=5)
     first_try = base
@@ -446,14 +440,14 @@ def test_replied_after_a_reply_between_two_tries_is_not_missed(sim: WapiFlowSimu
     sim.add_conversation(CODE, MOBILE, last_message_at=_iso(reply_at))
     summary = _summary(_iso(first_try), finished=_iso(retry_finished))
     # The old recipe misses it ...
-    assert _sensor(phone=PHONE, updated_after=summary["finished_at"]).poke({}).is_done is False
+    assert _sensor(phone=PHONE, updated_after=summary["finished_at"]).poke(context).is_done is False
     # ... the new condition does not, on the worker and in the triggerer alike.
     sensor = _sensor(phone=PHONE, replied_after=summary)
-    assert sensor.poke({}).is_done is True
+    assert sensor.poke(context).is_done is True
     assert _trigger_done(sensor._query().to_json())["status"] == "success"
     # A JSON or repr-rendered summary (Jinja without native rendering) works the same.
-    assert _sensor(phone=PHONE, replied_after=json.dumps(summary)).poke({}).is_done is True
-    assert _sensor(phone=PHONE, replied_after=repr(summary)).poke({}).is_done is True
+    assert _sensor(phone=PHONE, replied_after=json.dumps(summary)).poke(context).is_done is True
+    assert _sensor(phone=PHONE, replied_after=repr(summary)).poke(context).is_done is True
 
 
 @pytest.mark.parametrize(
@@ -467,7 +461,7 @@ def test_replied_after_a_reply_between_two_tries_is_not_missed(sim: WapiFlowSimu
     ],
 )
 def test_replied_after_split_and_shared_cases(
-    sim: WapiFlowSimulator, reply_offset: int, shared: bool, done: bool
+    sim: WapiFlowSimulator, reply_offset: int, shared: bool, done: bool, context: Context
 ) -> None:
     cutoff = datetime.now(timezone.utc).replace(microsecond=0) - pendulum.duration(minutes=5)
     last = _iso(cutoff + pendulum.duration(seconds=reply_offset))
@@ -475,7 +469,7 @@ def test_replied_after_split_and_shared_cases(
         sim.add_conversation(CODE, MOBILE, whatsapp_account_id=0, last_message_at=_iso(cutoff))
     sim.add_conversation(CODE, MOBILE, last_message_at=last)
     sensor = _sensor(phone=PHONE, replied_after=_iso(cutoff))
-    assert sensor.poke({}).is_done is done
+    assert sensor.poke(context).is_done is done
     event = _trigger_done(sensor._query().to_json())
     assert event["status"] == ("success" if done else "timeout")
 
@@ -489,9 +483,11 @@ def test_replied_after_split_and_shared_cases(
         ({"phone": PHONE, "replied_after": "yesterday-ish"}, "'replied_after' must be a datetime"),
     ],
 )
-def test_replied_after_bad_input_is_named(sim: WapiFlowSimulator, kwargs: dict[str, Any], message: str) -> None:
+def test_replied_after_bad_input_is_named(
+    sim: WapiFlowSimulator, kwargs: dict[str, Any], message: str, context: Context
+) -> None:
     with pytest.raises((AirflowFailException, WapiFlowInputError), match=message):
-        _sensor(**kwargs).poke({})
+        _sensor(**kwargs).poke(context)
     assert sim.request_count() == 0
 
 

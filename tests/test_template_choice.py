@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -15,6 +15,9 @@ from airflow_provider_wapiflow.exceptions import (
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook, WapiFlowHook
 from airflow_provider_wapiflow.models import TemplateStatus
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 Choose = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -153,7 +156,9 @@ async def test_bad_language_values_are_refused(wapiflow_connection: WapiFlowSimu
     assert wapiflow_connection.request_count() == 0
 
 
-def test_the_operator_refuses_an_ambiguous_template_before_any_send(wapiflow_connection: WapiFlowSimulator) -> None:
+def test_the_operator_refuses_an_ambiguous_template_before_any_send(
+    wapiflow_connection: WapiFlowSimulator, context: Context
+) -> None:
     from airflow_provider_wapiflow.operators.messages import SendTemplateOperator
 
     sim = wapiflow_connection
@@ -162,6 +167,6 @@ def test_the_operator_refuses_an_ambiguous_template_before_any_send(wapiflow_con
     _add(sim, "promo", language_id=2)
     operator = SendTemplateOperator(task_id="t", template="promo", recipients=["+34600111222"], dry_run=True)
     with pytest.raises(WapiFlowInputError, match="ambiguous"):
-        operator.execute({})  # type: ignore[arg-type]
+        operator.execute(context)
     assert {r["method"] for r in sim.requests()} == {"GET"}
     assert sim.messages() == []

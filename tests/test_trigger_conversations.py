@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.sdk.exceptions import (
@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import (
     TaskDeferred,
 )
 from airflow.triggers.base import TriggerEvent
+from support import set_connection, task_context
 
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
@@ -28,16 +29,16 @@ from airflow_provider_wapiflow.testing import WapiFlowSimulator
 from airflow_provider_wapiflow.triggers import conversations as trigger_module
 from airflow_provider_wapiflow.triggers.conversations import ConversationTrigger
 
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
 CODE, MOBILE = "34", "600111222"
 PHONE = f"+{CODE}{MOBILE}"
 SECRET = "wapiflow-test-secret"
 CLASSPATH = "airflow_provider_wapiflow.triggers.conversations.ConversationTrigger"
 
 
-@pytest.fixture
-def sim(wapiflow_connection: WapiFlowSimulator) -> WapiFlowSimulator:
-    wapiflow_connection.add_contact("Ana", "García", CODE, MOBILE)
-    return wapiflow_connection
+pytestmark = pytest.mark.sim_contacts(("Ana", "García", CODE, MOBILE))
 
 
 @pytest.fixture
@@ -62,19 +63,13 @@ def _first_event(trigger: ConversationTrigger, limit: float = 15) -> TriggerEven
     return asyncio.run(first())
 
 
-def _set_connection(monkeypatch: pytest.MonkeyPatch, sim: WapiFlowSimulator, **changes: Any) -> None:
-    conn = json.loads(sim.connection_json())
-    conn.update(changes)
-    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", json.dumps(conn))
-
-
 def _defer(sensor: ConversationSensor) -> TaskDeferred:
     with pytest.raises(TaskDeferred) as info:
-        sensor.execute({})
+        sensor.execute(task_context())
     return info.value
 
 
-def test_round_trip_until_the_customer_replies(sim: WapiFlowSimulator, later: Any) -> None:
+def test_round_trip_until_the_customer_replies(sim: WapiFlowSimulator, later: Any, context: Context) -> None:
     """Defer, serialize, rebuild like the triggerer does, and run until a simulated reply arrives."""
     from airflow.sdk._shared.module_loading import import_string
     from airflow.sdk.serde import deserialize, serialize
@@ -130,7 +125,7 @@ def test_round_trip_until_the_customer_replies(sim: WapiFlowSimulator, later: An
     assert conversation["last_message_at"] > sent_at.strftime("%Y-%m-%dT%H:%M:%S")
     assert sim.request_count(path_prefix="inbox/conversation-list") > 2  # it polled
 
-    assert sensor.execute_complete({}, event=event.payload) == conversation
+    assert sensor.execute_complete(context, event=event.payload) == conversation
 
 
 def test_round_trip_by_conversation_id_and_status(sim: WapiFlowSimulator, later: Any) -> None:
@@ -153,13 +148,13 @@ def test_round_trip_by_conversation_id_and_status(sim: WapiFlowSimulator, later:
     assert event.payload["conversation"]["status"] == 1
 
 
-def test_deferrable_sensor_met_at_first_check_does_not_defer(sim: WapiFlowSimulator) -> None:
+def test_deferrable_sensor_met_at_first_check_does_not_defer(sim: WapiFlowSimulator, context: Context) -> None:
     conversation = sim.add_conversation(CODE, MOBILE, status=1)
     sensor = ConversationSensor(task_id="wait", phone=PHONE, statuses=[1], deferrable=True, poke_interval=0.2)
-    assert sensor.execute({})["id"] == conversation["id"]
+    assert sensor.execute(context)["id"] == conversation["id"]
 
 
-def test_timeout_event(sim: WapiFlowSimulator) -> None:
+def test_timeout_event(sim: WapiFlowSimulator, context: Context) -> None:
     sim.add_conversation(CODE, MOBILE, status=2)
     trigger = ConversationTrigger(
         mobile_code=CODE, mobile=MOBILE, statuses=[1], poll_interval=0.2, end_time=time.time() + 0.6
@@ -173,14 +168,14 @@ def test_timeout_event(sim: WapiFlowSimulator) -> None:
 
     sensor = ConversationSensor(task_id="wait", phone=PHONE, statuses=[1], deferrable=True)
     with pytest.raises(AirflowSensorTimeout, match="Timed out waiting"):
-        sensor.execute_complete({}, event=event.payload)
+        sensor.execute_complete(context, event=event.payload)
     # How the task runner resumes a sensor: soft_fail turns the timeout into a skip.
     soft = ConversationSensor(task_id="wait", phone=PHONE, statuses=[1], deferrable=True, soft_fail=True)
     with pytest.raises(AirflowSkipException):
-        soft.resume_execution("execute_complete", {"event": event.payload}, {})
+        soft.resume_execution("execute_complete", {"event": event.payload}, context)
 
 
-def test_deferral_passes_the_sensor_timeout_to_the_trigger(sim: WapiFlowSimulator) -> None:
+def test_deferral_passes_the_sensor_timeout_to_the_trigger(sim: WapiFlowSimulator, context: Context) -> None:
     sim.add_conversation(CODE, MOBILE, status=2)
     sensor = ConversationSensor(
         task_id="wait", phone=PHONE, statuses=[1], deferrable=True, poke_interval=0.2, timeout=1
@@ -189,20 +184,20 @@ def test_deferral_passes_the_sensor_timeout_to_the_trigger(sim: WapiFlowSimulato
     event = _first_event(deferred.trigger)
     assert event.payload["status"] == "timeout"
     with pytest.raises(AirflowSensorTimeout):
-        sensor.execute_complete({}, event=event.payload)
+        sensor.execute_complete(context, event=event.payload)
 
 
-def test_zero_timeout_times_out_after_the_first_check(sim: WapiFlowSimulator) -> None:
+def test_zero_timeout_times_out_after_the_first_check(sim: WapiFlowSimulator, context: Context) -> None:
     sim.add_conversation(CODE, MOBILE, status=2)
     sensor = ConversationSensor(task_id="wait", phone=PHONE, statuses=[1], deferrable=True, timeout=0)
     with pytest.raises(AirflowSensorTimeout):
-        sensor.execute({})
+        sensor.execute(context)
 
 
 def test_wrong_secret_gives_a_fatal_error_event_at_once(
-    sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch
+    sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch, context: Context
 ) -> None:
-    _set_connection(monkeypatch, sim, password="not-the-secret")
+    set_connection(monkeypatch, sim, password="not-the-secret")
     trigger = ConversationTrigger(mobile_code=CODE, mobile=MOBILE, poll_interval=0.2, end_time=time.time() + 600)
     started = time.monotonic()
     event = _first_event(trigger)
@@ -214,17 +209,19 @@ def test_wrong_secret_gives_a_fatal_error_event_at_once(
 
     sensor = ConversationSensor(task_id="wait", phone=PHONE, deferrable=True)
     with pytest.raises(AirflowFailException, match="Invalid credentials"):
-        sensor.execute_complete({}, event=event.payload)
+        sensor.execute_complete(context, event=event.payload)
 
 
-def test_wrong_secret_fails_before_deferring(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    _set_connection(monkeypatch, sim, password="not-the-secret")
+def test_wrong_secret_fails_before_deferring(
+    sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch, context: Context
+) -> None:
+    set_connection(monkeypatch, sim, password="not-the-secret")
     sensor = ConversationSensor(task_id="wait", phone=PHONE, deferrable=True, timeout=600)
     with pytest.raises(AirflowFailException, match="Invalid credentials"):
-        sensor.execute({})
+        sensor.execute(context)
     soft = ConversationSensor(task_id="wait", phone=PHONE, deferrable=True, timeout=600, soft_fail=True)
     with pytest.raises(AirflowSkipException):
-        soft.execute({})
+        soft.execute(context)
 
 
 def test_unknown_conversation_id_is_a_fatal_error_event(sim: WapiFlowSimulator) -> None:
@@ -243,14 +240,14 @@ def test_transient_errors_keep_the_trigger_polling(sim: WapiFlowSimulator) -> No
     assert sim.request_count() == 7
 
 
-def test_unexpected_trigger_failure_is_a_retryable_error() -> None:
+def test_unexpected_trigger_failure_is_a_retryable_error(context: Context) -> None:
     sensor = ConversationSensor(task_id="wait", phone=PHONE, deferrable=True)
     event = {"status": "error", "message": "ConversationTrigger failed: RuntimeError: boom", "fatal": False}
     with pytest.raises(AirflowException, match="boom") as info:
-        sensor.execute_complete({}, event=event)
+        sensor.execute_complete(context, event=event)
     assert not isinstance(info.value, AirflowFailException)
     with pytest.raises(AirflowException, match="without a trigger event"):
-        sensor.execute_complete({}, event=None)
+        sensor.execute_complete(context, event=None)
 
 
 def test_cancellation_closes_the_http_session(sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from airflow.sdk import Asset
 from airflow.triggers.base import BaseEventTrigger
+from support import MemoryAssetStateStore, set_connection
 
 from airflow_provider_wapiflow.assets import wapiflow_conversation_asset
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError
@@ -28,26 +29,7 @@ SECRET = "wapiflow-test-secret"
 CLASSPATH = "airflow_provider_wapiflow.triggers.events.WapiFlowConversationEventTrigger"
 
 
-@pytest.fixture
-def sim(wapiflow_connection: WapiFlowSimulator) -> WapiFlowSimulator:
-    wapiflow_connection.add_contact("Ana", "García", *ANA)
-    wapiflow_connection.add_contact("Bob", "Smith", *BOB)
-    return wapiflow_connection
-
-
-class MemoryStore:
-    """Stands in for the triggerer's AssetStateStoreAccessors (aget/aset of one asset) in unit tests."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-        self.writes = 0
-
-    async def aget(self, key: str, default: Any = None) -> Any:
-        return json.loads(json.dumps(self.values.get(key, default)))
-
-    async def aset(self, key: str, value: Any) -> None:
-        self.values[key] = json.loads(json.dumps(value))  # JSON only, as the real store
-        self.writes += 1
+pytestmark = pytest.mark.sim_contacts(("Ana", "García", *ANA), ("Bob", "Smith", *BOB))
 
 
 def _trigger(**kwargs: Any) -> WapiFlowConversationEventTrigger:
@@ -68,7 +50,7 @@ def _watch(
     trigger: WapiFlowConversationEventTrigger,
     steps: list[Callable[[], Any]],
     *,
-    store: MemoryStore | None = None,
+    store: MemoryAssetStateStore | None = None,
     polls_per_step: int = 3,
 ) -> tuple[list[dict[str, Any]], list[float]]:
     """
@@ -282,7 +264,7 @@ def test_replay_existing_fires_for_what_exists(sim: WapiFlowSimulator) -> None:
 
 
 def test_watermark_in_the_asset_store_survives_a_restart(sim: WapiFlowSimulator) -> None:
-    store = MemoryStore()
+    store = MemoryAssetStateStore()
     sim.simulate_reply(*ANA, "Before the watcher")
     first, _ = _watch(_trigger(), [lambda: sim.simulate_reply(*BOB, "One")], store=store)
     assert [e["phone"] for e in first] == ["+********444"]
@@ -305,7 +287,7 @@ def test_without_a_store_a_restart_takes_a_new_baseline(sim: WapiFlowSimulator) 
 
 
 def test_a_changed_filter_takes_a_new_baseline(sim: WapiFlowSimulator) -> None:
-    store = MemoryStore()
+    store = MemoryAssetStateStore()
     _watch(_trigger(), [], store=store)
     ana = sim.simulate_reply(*ANA, "Hi")
     sim.set_conversation_status(ana["id"], 1)
@@ -327,8 +309,7 @@ def test_server_errors_back_off_and_recover(sim: WapiFlowSimulator) -> None:
 def test_fatal_auth_error_fires_nothing_and_retries_slowly(
     sim: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    conn = json.loads(sim.connection_json())
-    monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", json.dumps({**conn, "password": "not-the-secret"}))
+    set_connection(monkeypatch, sim, password="not-the-secret")
     sim.simulate_reply(*ANA, "Hi")
     events, waits = _watch(_trigger(), [lambda: None], polls_per_step=2)
     assert events == []

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
-from airflow_provider_wapiflow.hooks._envelope import server_date
+from airflow_provider_wapiflow.hooks._envelope import header, server_date
 
 
 class ServerClock:
@@ -30,14 +30,25 @@ class ServerClock:
         self._lock = threading.Lock()
         self._low: float | None = None
         self._high: float | None = None
+        self._date: tuple[str, float] | None = None
+        """The last ``Date`` header and its timestamp: a busy batch gets the same one hundreds of times."""
 
     def observe(self, headers: Mapping[str, str], received: float | None = None) -> None:
         """Take the ``Date`` header of an answer received at worker time ``received`` (epoch seconds)."""
-        date = server_date(headers)
-        if date is None:
+        value = header(headers, "date")
+        if not value:
             return
+        cached = self._date
+        if cached is not None and cached[0] == value:
+            stamp = cached[1]
+        else:
+            date = server_date(headers)
+            if date is None:
+                return
+            stamp = date.timestamp()
+            self._date = (value, stamp)
         received = time.time() if received is None else received
-        low = date.timestamp() - received
+        low = stamp - received
         high = low + 1.0
         with self._lock:
             if self._low is None or self._high is None or low >= self._high or high <= self._low:

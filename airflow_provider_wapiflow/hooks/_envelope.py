@@ -119,6 +119,9 @@ class Answer:
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """A header's value, whatever the case of its name."""
+    value = headers.get(name)  # a case-insensitive mapping (aiohttp, requests) answers at once
+    if value is not None:
+        return value
     wanted = name.lower()
     return next((v for k, v in headers.items() if k.lower() == wanted), None)
 

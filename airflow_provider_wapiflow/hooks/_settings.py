@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 from dataclasses import dataclass, field
@@ -97,9 +98,7 @@ class ConnectionSettings:
     @property
     def endpoint(self) -> str:
         """``scheme://host:port`` of the Base URL, for error messages (no path, no credentials)."""
-        parts = urlsplit(self.base_url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return f"{parts.scheme}://{parts.hostname}:{port}"
+        return _endpoint(self.base_url)
 
     @property
     def cleartext(self) -> bool:
@@ -109,15 +108,7 @@ class ConnectionSettings:
 
     def where(self) -> str:
         """``connection 'x' (URL https://host:443/external-api)``: what a connection problem names."""
-        parts = urlsplit(self.base_url)
-        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never userinfo
-        text = f"connection {self.conn_id!r} (Base URL {shown}, tried {self.endpoint})"
-        if self.scheme_assumed:
-            text += (
-                "; the connection gave no scheme, so https:// was assumed (a URI-form connection loses it):"
-                " for a plain-HTTP server set the extra scheme=http or put http:// in the host"
-            )
-        return text
+        return _where(self.conn_id, self.base_url, self.scheme_assumed)
 
     def url(self, request: ApiRequest) -> str:
         return f"{self.base_url}/{request.path}"
@@ -280,3 +271,24 @@ def _base_url(conn: Connection, scheme: str | None) -> tuple[str, bool]:
     if not host.endswith("/external-api"):
         host = f"{host}/external-api"
     return host, assumed
+
+
+@functools.lru_cache(maxsize=64)
+def _endpoint(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+@functools.lru_cache(maxsize=64)
+def _where(conn_id: str, base_url: str, scheme_assumed: bool) -> str:
+    # Every answer is unwrapped with it, so it is built once per connection, not once per request.
+    parts = urlsplit(base_url)
+    shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never userinfo
+    text = f"connection {conn_id!r} (Base URL {shown}, tried {_endpoint(base_url)})"
+    if scheme_assumed:
+        text += (
+            "; the connection gave no scheme, so https:// was assumed (a URI-form connection loses it):"
+            " for a plain-HTTP server set the extra scheme=http or put http:// in the host"
+        )
+    return text

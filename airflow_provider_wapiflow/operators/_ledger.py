@@ -19,7 +19,6 @@ marked success; the operators then keep the same entries in the asset state stor
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -77,7 +76,7 @@ class History:
 
 class DeliveryLedger:
     """
-    Records deliveries of one try; reads the deliveries of earlier tries.
+    Records deliveries of one try; reads the deliveries of earlier tries. Used from one thread (the bulk run's loop).
 
     :param clear_number: the DAG run's clear count when this try started; with ``ignore_before_clear``
         entries written before the latest clear are not read (the user asked to send again after a clear).
@@ -100,7 +99,6 @@ class DeliveryLedger:
         self._chunks: dict[int, _Chunk] = {}
         self._chunk_of: dict[str, int] = {}
         self._resolved: dict[str, str] = {}
-        self._lock = threading.Lock()
         self._index: list[list[Any]] | None = None
         self._seq: int | None = None
         self.writes = 0
@@ -170,25 +168,23 @@ class DeliveryLedger:
 
     def before_send(self, digest: str) -> None:
         """Mark the recipient as in flight; the first send of a chunk first writes the chunk as ``sending``."""
-        with self._lock:
-            chunk = self._chunks[self._chunk_of[digest]]
-            chunk.in_flight.add(digest)
-            first = not chunk.started
-            chunk.started = True
+        chunk = self._chunks[self._chunk_of[digest]]
+        chunk.in_flight.add(digest)
+        first = not chunk.started
+        chunk.started = True
         if first:
             self._write(self._key(chunk.index), {"state": "sending", "recipients": chunk.digests})
 
     def record(self, digest: str, *, delivered_at: str | None = None, unknown: bool = False) -> None:
         """Record one recipient's outcome (delivered when ``delivered_at`` is given); writes a finished chunk."""
-        with self._lock:
-            chunk = self._chunks[self._chunk_of[digest]]
-            chunk.in_flight.discard(digest)
-            if delivered_at is not None:
-                chunk.delivered[digest] = delivered_at
-            elif unknown:
-                chunk.unknown.append(digest)
-            chunk.pending -= 1
-            complete = chunk.pending == 0
+        chunk = self._chunks[self._chunk_of[digest]]
+        chunk.in_flight.discard(digest)
+        if delivered_at is not None:
+            chunk.delivered[digest] = delivered_at
+        elif unknown:
+            chunk.unknown.append(digest)
+        chunk.pending -= 1
+        complete = chunk.pending == 0
         if complete:
             self._finish(chunk)
 
@@ -204,8 +200,7 @@ class DeliveryLedger:
 
     def delivered_now(self) -> dict[str, str]:
         """Recipients this try delivered, with when."""
-        with self._lock:
-            found = {d: at for chunk in self._chunks.values() for d, at in chunk.delivered.items()}
+        found = {d: at for chunk in self._chunks.values() for d, at in chunk.delivered.items()}
         return {**found, **self._resolved}
 
     def close(self) -> None:
@@ -219,12 +214,11 @@ class DeliveryLedger:
                 self._finish(chunk)
 
     def _finish(self, chunk: _Chunk) -> None:
-        with self._lock:
-            if chunk.written:
-                return
-            chunk.written = True
-            unknown = [*chunk.unknown, *sorted(chunk.in_flight)]
-            value = {"state": "done", "delivered": dict(chunk.delivered), "unknown": unknown}
+        if chunk.written:
+            return
+        chunk.written = True
+        unknown = [*chunk.unknown, *sorted(chunk.in_flight)]
+        value = {"state": "done", "delivered": dict(chunk.delivered), "unknown": unknown}
         self._write(self._key(chunk.index), value)
 
     def _write(self, key: str, value: dict[str, Any]) -> None:

@@ -312,7 +312,7 @@ class MaskedRenderedFields:
         super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)  # type: ignore[misc]
         if parent is not self:
             return
-        from airflow_provider_wapiflow.operators._batch import rendered_list
+        from airflow_provider_wapiflow.operators._arguments import rendered_list
 
         for name in self.personal_fields:
             value = getattr(self, name, None)

@@ -10,17 +10,13 @@ fields differ are updated. Every update also uses up the plan's contact allowanc
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_wapiflow.exceptions import (
-    BATCH_FATAL_ERRORS,
     SendOutcome,
     WapiFlowAuthError,
     WapiFlowError,
@@ -28,20 +24,26 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowPlanError,
     WapiFlowValidationError,
 )
-from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
 from airflow_provider_wapiflow.models import Phone, check_region
-from airflow_provider_wapiflow.operators._batch import (
-    SUMMARY_LIST_CAP,
-    Progress,
-    RateLimitTimeout,
-    Throttle,
+from airflow_provider_wapiflow.operators._arguments import (
     check_concurrency,
     check_rate_limit_timeout,
     deprecated_ratio,
+    rendered_list,
+)
+from airflow_provider_wapiflow.operators._bulk import (
+    LISTED_PROBLEMS,
+    SUMMARY_LIST_CAP,
+    BulkRun,
+    RateLimitTimeout,
+    Throttle,
+    Verdict,
+    describe_budget,
     fail_without_retry,
     failure_budget,
-    rendered_list,
-    run_bounded,
+    one_per_key,
+    run_sync,
 )
 from airflow_provider_wapiflow.operators._recipients import MaskedRenderedFields, Ref, masked_input
 
@@ -59,8 +61,6 @@ TAKEN_MOBILE = "The mobile has already been taken."
 DEFAULT_PAGE_SIZE = 500
 #: Contacts per page when looking for a contact created meanwhile: it is among the newest.
 _LOOKUP_PAGE_SIZE = 50
-#: Problems listed in an error message or logged one by one; the counts stay exact.
-_LISTED_PROBLEMS = 50
 
 # Laravel's TrimStrings middleware trims every input on the server; trimming here too keeps the
 # comparison with what WapiFlow stored exact, so padded warehouse values do not cause an update per run.
@@ -296,7 +296,8 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
     :param default_region: an ISO country (``"ES"``) for phones written without '+'
         (``"600 111 222"``, ``"0034 600 111 222"``).
     :param update_existing: update existing contacts whose fields differ; when False, only create.
-    :param concurrency: writes in flight at most (1-64).
+    :param concurrency: writes in flight at most (1-64); a 429 or 503 halves it for the batch and normal
+        answers bring it back gradually (:ref:`guarantees:storms`).
     :param max_failures: rows that may fail (a count) before the task fails; invalid rows within the
         budget are skipped and reported as failed. A float here is the deprecated spelling of
         ``max_failure_rate``.
@@ -346,15 +347,6 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
         self.page_size = page_size
         self.wapiflow_conn_id = wapiflow_conn_id
 
-    @cached_property
-    def hook(self) -> WapiFlowHook:
-        # 429s are not waited out per request by the hook: the batch's Throttle backs off for everybody.
-        return WapiFlowHook(self.wapiflow_conn_id, pool_size=self.concurrency, max_retry_after=0.0)
-
-    @cached_property
-    def throttle(self) -> Throttle:
-        return Throttle(self.concurrency, self.rate_limit_timeout)
-
     # --- input ------------------------------------------------------------------------------------
 
     def _input_rows(self) -> list[Any]:
@@ -367,10 +359,9 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
         return list(rows)
 
     def _parse(self, rows: list[Any], outcome: _Outcome) -> tuple[list[ContactRow], int]:
-        """Valid rows, last row winning per phone, and how many rows were repeats; fails on bad input."""
-        valid: dict[Key, ContactRow] = {}
+        """Valid rows, the last row winning per phone, and how many rows were repeats; fails on bad input."""
+        parsed: list[ContactRow] = []
         invalid: list[tuple[int, list[str]]] = []
-        repeated: list[tuple[int, int, str]] = []  # (earlier row, the later row that wins, masked phone)
         for position, raw in enumerate(rows, start=1):
             row = parse_row(raw, position, default_region=self.default_region)
             if not isinstance(row, ContactRow):
@@ -380,17 +371,16 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
                 outcome.rows[position] = entry if ref is None else {**entry, "ref": ref}
                 continue
             outcome.rows[position] = row.describe()
-            if row.key in valid:
-                repeated.append((valid[row.key].position, position, row.phone.masked))
-                del valid[row.key]  # re-inserted below: the batch keeps input order of the winning rows
-            valid[row.key] = row
+            parsed.append(row)
+        # One contact per phone: the row written last in the table is the newest truth.
+        valid, repeated = one_per_key(parsed, key=lambda row: row.key, keep="last")
         budget = failure_budget(self.max_failures, self.max_failure_rate, len(rows))
         if len(invalid) > budget:
             lines = [
                 f"row {position} of the input: {problem}" for position, problems in invalid for problem in problems
             ]
-            listed = "\n".join(f"  {line}" for line in lines[:_LISTED_PROBLEMS])
-            more = f"\n  … and {len(lines) - _LISTED_PROBLEMS} more" if len(lines) > _LISTED_PROBLEMS else ""
+            listed = "\n".join(f"  {line}" for line in lines[:LISTED_PROBLEMS])
+            more = f"\n  … and {len(lines) - LISTED_PROBLEMS} more" if len(lines) > LISTED_PROBLEMS else ""
             raise WapiFlowInputError(
                 f"{len(invalid)} of {len(rows)} contact rows are invalid "
                 f"({'max_failure_rate' if self.max_failure_rate is not None else 'max_failures'} allows {budget}); "
@@ -404,22 +394,22 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
                 "Skipping %d invalid contact rows (the failure budget allows %d): %s",
                 len(invalid),
                 budget,
-                "; ".join(f"row {p}: {'; '.join(problems)}" for p, problems in invalid[:_LISTED_PROBLEMS]),
+                "; ".join(f"row {p}: {'; '.join(problems)}" for p, problems in invalid[:LISTED_PROBLEMS]),
             )
         if repeated:
-            hidden = len(repeated) - _LISTED_PROBLEMS
+            hidden = len(repeated) - LISTED_PROBLEMS
             self.log.warning(
                 "%d contact rows repeat the phone of a later row: one contact per phone, the last row wins: %s%s",
                 len(repeated),
-                "; ".join(f"row {row} ({masked}) is replaced by row {later}" for row, later, masked in
-                          repeated[:_LISTED_PROBLEMS]),
+                "; ".join(f"row {dropped.position} ({dropped.phone.masked}) is replaced by row {kept.position}"
+                          for dropped, kept in repeated[:LISTED_PROBLEMS]),
                 f"; … and {hidden} more" if hidden > 0 else "",
             )  # fmt: skip
-        return list(valid.values()), len(repeated)
+        return valid, len(repeated)
 
     # --- reading ----------------------------------------------------------------------------------
 
-    def _index(self, wanted: Collection[Key]) -> dict[Key, ExistingContact]:
+    async def _index(self, hook: WapiFlowAsyncHook, wanted: Collection[Key]) -> dict[Key, ExistingContact]:
         """
         The existing contacts among ``wanted``, from one streamed pass over the contact list.
 
@@ -429,7 +419,7 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
         if not wanted:
             return found
         listed = 0
-        for contact in self.hook.iter_contacts(per_page=self.page_size):
+        async for contact in hook.iter_contacts(per_page=self.page_size):
             listed += 1
             key = contact_key(contact)
             if key in wanted and key not in found:
@@ -439,41 +429,48 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
         self.log.info("Read %d WapiFlow contacts; %d of %d input phones exist", listed, len(found), len(wanted))
         return found
 
-    def _find_newest(self, key: Key) -> ExistingContact | None:
+    @staticmethod
+    async def _find_newest(hook: WapiFlowAsyncHook, key: Key) -> ExistingContact | None:
         """Find a contact created after the index was built: newest first, so among the first pages."""
-        for contact in self.hook.iter_contacts(per_page=_LOOKUP_PAGE_SIZE):
+        async for contact in hook.iter_contacts(per_page=_LOOKUP_PAGE_SIZE):
             if contact_key(contact) == key:
                 return ExistingContact.from_api(contact)
         return None
 
     # --- writing ----------------------------------------------------------------------------------
 
-    def _update(self, contact: ExistingContact, row: ContactRow) -> None:
+    @staticmethod
+    async def _update(hook: WapiFlowAsyncHook, contact: ExistingContact, row: ContactRow) -> None:
         fields = desired_fields(row, contact)
-        self.hook.update_contact(
+        await hook.update_contact(
             contact.id, row.firstname, row.lastname, contact.mobile_code, contact.mobile,
             city=fields["city"], state=fields["state"],
             post_code=fields["post_code"], address=fields["address"],
         )  # fmt: skip
 
-    def _write(self, write: PlannedWrite) -> Action:
-        """Do one planned write in a worker thread; return the action that took effect."""
+    @staticmethod
+    async def _create(hook: WapiFlowAsyncHook, row: ContactRow) -> None:
+        await hook.create_contact(
+            row.firstname, row.lastname, row.phone.mobile_code, row.phone.mobile,
+            city=row.city, state=row.state, post_code=row.post_code, address=row.address,
+        )  # fmt: skip
+
+    async def _write(self, hook: WapiFlowAsyncHook, throttle: Throttle, write: PlannedWrite) -> Action:
+        """Do one planned write; return the action that took effect."""
         row = write.row
         if write.action == "update":
             assert write.contact is not None
-            self._update(write.contact, row)
+            contact = write.contact
+            await throttle.call(lambda: self._update(hook, contact, row))
             return "update"
         try:
-            self.hook.create_contact(
-                row.firstname, row.lastname, row.phone.mobile_code, row.phone.mobile,
-                city=row.city, state=row.state, post_code=row.post_code, address=row.address,
-            )  # fmt: skip
+            await throttle.call(lambda: self._create(hook, row))
             return "create"
         except WapiFlowValidationError as error:
             if TAKEN_MOBILE not in error.messages:
                 raise
         # Someone created the contact after the index was read: update it under the same rules.
-        existing = self._find_newest(row.key)
+        existing = await throttle.call(lambda: self._find_newest(hook, row.key))
         if existing is None:
             raise WapiFlowValidationError(
                 f"WapiFlow says {row.phone.masked} is taken, but the contact is not in the contact list",
@@ -482,7 +479,7 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
             )
         resolved = plan_row(row, existing, self.update_existing)
         if resolved.action == "update":
-            self._update(existing, row)
+            await throttle.call(lambda: self._update(hook, existing, row))
         return resolved.action
 
     def _describe_failure(self, write: PlannedWrite, error: BaseException) -> str:
@@ -498,45 +495,35 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
             )
         return text
 
-    def _run_writes(self, writes: list[PlannedWrite], outcome: _Outcome) -> WapiFlowError | None:
-        """Do the writes with bounded concurrency; return the batch-fatal error that stopped them, if any."""
-        stop = threading.Event()
-        fatal: WapiFlowError | None = None
-        progress = Progress(self.log, "written", len(writes))
-        started: set[int] = set()
+    async def _run_writes(
+        self, run: BulkRun[PlannedWrite, Action], hook: WapiFlowAsyncHook, writes: list[PlannedWrite], outcome: _Outcome
+    ) -> None:
+        """Do the writes with bounded, adaptive concurrency; a batch-fatal error stops them."""
         logged = 0
 
-        def write_one(write: PlannedWrite) -> Action:
-            return self.throttle.call(lambda: self._write(write))
-
-        for write, future in run_bounded(writes, write_one, concurrency=self.concurrency, stop=stop):
-            started.add(write.row.position)
-            error = future.exception()
+        def settle(write: PlannedWrite, action: Action | None, error: BaseException | None) -> Verdict:
+            nonlocal logged
             if error is None:
-                outcome.count(future.result())
-                progress.advance()
-                continue
-            if (
-                isinstance(error, (*BATCH_FATAL_ERRORS, RateLimitTimeout))
-                and isinstance(error, WapiFlowError)
-                and fatal is None
-            ):
-                fatal = error
-                stop.set()
+                assert action is not None
+                outcome.count(action)
+                return "ok"
             reason = self._describe_failure(write, error)
             outcome.fail(write.row.position, reason)
-            unknown = isinstance(error, WapiFlowError) and error.outcome is SendOutcome.UNKNOWN
-            progress.advance(failed=not unknown, unknown=unknown)
-            if logged < _LISTED_PROBLEMS:
+            if logged < LISTED_PROBLEMS:
                 logged += 1
                 self.log.warning("row %d (%s) failed: %s", write.row.position, write.row.phone.masked, reason)
-        progress.finish()
-        if fatal is not None:
-            not_started = [w for w in writes if w.row.position not in started]
-            for write in not_started:
-                outcome.fail(write.row.position, f"{write.action}: not written, the batch stopped: {fatal.message}")
-            self.log.error("Stopped the batch: %s; %d writes were not started", fatal.message, len(not_started))
-        return fatal
+            unknown = isinstance(error, WapiFlowError) and error.outcome is SendOutcome.UNKNOWN
+            return "unknown" if unknown else "failed"
+
+        never_started = await run.run(writes, lambda write: self._write(hook, run.throttle, write), settle)
+        if never_started and run.stopped_by is not None:
+            for write in never_started:
+                outcome.fail(
+                    write.row.position, f"{write.action}: not written, the batch stopped: {run.stopped_by.message}"
+                )
+            self.log.error(
+                "Stopped the batch: %s; %d writes were not started", run.stopped_by.message, len(never_started)
+            )
 
     # --- execute ----------------------------------------------------------------------------------
 
@@ -551,46 +538,70 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
         rows = self._input_rows()
         outcome = _Outcome()
         valid, duplicates = self._parse(rows, outcome)
-        wanted = {row.key for row in valid}
-        # A 429 while reading restarts the read after the batch's shared back-off.
-        try:
-            index = self.throttle.call(lambda: self._index(wanted))
-        except RateLimitTimeout:
-            raise AirflowException(
-                f"WapiFlow rate-limited the contact upsert (HTTP 429) for longer than rate_limit_timeout="
-                f"{self.rate_limit_timeout:g}s while reading the contact list: nothing was written; the next "
-                "run or try writes every row"
-            ) from None
-        plan = [plan_row(row, index.get(row.key), self.update_existing) for row in valid]
-        writes = [w for w in plan if w.action == "create"] + [w for w in plan if w.action == "update"]
-        for write in plan:
-            if write.action in ("unchanged", "skip"):
-                outcome.count(write.action)
-        verb = "Would" if self.is_dry_run else "Will"
-        self.log.info(
-            "%s create %d and update %d contacts; %d unchanged, %d differ but update_existing=False, "
-            "%d invalid, %d repeated rows (of %d rows)",
-            verb,
-            sum(w.action == "create" for w in plan),
-            sum(w.action == "update" for w in plan),
-            outcome.unchanged,
-            outcome.skipped,
-            outcome.failed_count,
-            duplicates,
-            len(rows),
+        run: BulkRun[PlannedWrite, Action] = BulkRun(
+            log=self.log,
+            verb="written",
+            concurrency=self.concurrency,
+            rate_limit_timeout=self.rate_limit_timeout,
+            budget=failure_budget(self.max_failures, self.max_failure_rate, len(rows)),
+            budget_text=describe_budget(self.max_failures, self.max_failure_rate),
         )
-        fatal = None
-        if self.is_dry_run:
-            for write in writes:
-                outcome.count(write.action)
-        elif writes:
+        return run_sync(self._upsert(context, run, rows, valid, duplicates, outcome))
+
+    async def _upsert(
+        self,
+        context: Context,
+        run: BulkRun[PlannedWrite, Action],
+        rows: list[Any],
+        valid: list[ContactRow],
+        duplicates: int,
+        outcome: _Outcome,
+    ) -> dict[str, Any]:
+        # 429s are not waited out per request by the hook: the batch's Throttle backs off for everybody.
+        hook = WapiFlowAsyncHook(
+            self.wapiflow_conn_id, pool_size=self.concurrency, max_retry_after=0.0, on_answer=run.throttle.observe
+        )
+        try:
+            wanted = {row.key for row in valid}
+            # A 429 while reading restarts the read after the batch's shared back-off.
             try:
-                fatal = self._run_writes(writes, outcome)
-            finally:
-                self.hook.close()
-        summary = self._summary(outcome, duplicates)
+                index = await run.throttle.call(lambda: self._index(hook, wanted))
+            except RateLimitTimeout:
+                raise RateLimitTimeout(
+                    f"WapiFlow rate-limited the contact upsert (HTTP 429) for longer than rate_limit_timeout="
+                    f"{self.rate_limit_timeout:g}s while reading the contact list: nothing was written; the next "
+                    "run or try writes every row",
+                    status_code=429,
+                ) from None
+            plan = [plan_row(row, index.get(row.key), self.update_existing) for row in valid]
+            writes = [w for w in plan if w.action == "create"] + [w for w in plan if w.action == "update"]
+            for write in plan:
+                if write.action in ("unchanged", "skip"):
+                    outcome.count(write.action)
+            verb = "Would" if self.is_dry_run else "Will"
+            self.log.info(
+                "%s create %d and update %d contacts; %d unchanged, %d differ but update_existing=False, "
+                "%d invalid, %d repeated rows (of %d rows)",
+                verb,
+                sum(w.action == "create" for w in plan),
+                sum(w.action == "update" for w in plan),
+                outcome.unchanged,
+                outcome.skipped,
+                outcome.failed_count,
+                duplicates,
+                len(rows),
+            )
+            if self.is_dry_run:
+                for write in writes:
+                    outcome.count(write.action)
+            elif writes:
+                await self._run_writes(run, hook, writes, outcome)
+        finally:
+            await hook.close()
+        summary = self._summary(outcome, duplicates, hook.requests_made)
         self.log.info(
-            "%screated %d, updated %d, unchanged %d, skipped %d, failed %d; %d requests",
+            "%screated %d, updated %d, unchanged %d, skipped %d, failed %d; %d requests; at most %d in flight "
+            "(concurrency=%d), %d rate-limited answers",
             "dry run: " if self.is_dry_run else "",
             outcome.created,
             outcome.updated,
@@ -598,34 +609,40 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
             outcome.skipped,
             outcome.failed_count,
             summary["requests"],
+            run.throttle.peak,
+            self.concurrency,
+            run.throttle.rate_limited,
         )
-        budget = failure_budget(self.max_failures, self.max_failure_rate, len(rows))
-        if fatal is None and outcome.failed_count <= budget:
-            return summary
-        if (ti := context.get("ti")) is not None:
-            # A failing try returns no XCom; keep its summary where downstream "all_done" tasks can read it.
-            ti.xcom_push(key="summary", value=summary)
-        if isinstance(fatal, RateLimitTimeout):
-            raise AirflowException(
+
+        def stopped(fatal: WapiFlowError) -> str:
+            return f"WapiFlow stopped the contact upsert: {fatal.message} ({_counts(summary)})"
+
+        def over_budget() -> str:
+            listed = "; ".join(f"row {f['row']}: {f['error']}" for f in summary["failed"][:10])
+            more = f"; … and {outcome.failed_count - 10} more" if outcome.failed_count > 10 else ""
+            return (
+                f"{outcome.failed_count} of {len(rows)} contact rows failed, more than max_failures allows "
+                f"({run.budget}); {_counts(summary)}: {listed}{more}"
+            )
+
+        def rate_limited() -> str:
+            return (
                 f"WapiFlow rate-limited the contact upsert (HTTP 429) for longer than rate_limit_timeout="
                 f"{self.rate_limit_timeout:g}s; the rows not written are in the summary and the next run or try "
                 f"writes them ({_counts(summary)})"
             )
-        if fatal is not None:
-            raise type(fatal)(
-                f"WapiFlow stopped the contact upsert: {fatal.message} ({_counts(summary)})",
-                remark=fatal.remark,
-                messages=fatal.messages,
-                status_code=fatal.status_code,
-            ) from fatal
-        listed = "; ".join(f"row {f['row']}: {f['error']}" for f in summary["failed"][:10])
-        more = f"; … and {outcome.failed_count - 10} more" if outcome.failed_count > 10 else ""
-        raise WapiFlowError(
-            f"{outcome.failed_count} of {len(rows)} contact rows failed, more than max_failures allows "
-            f"({budget}); {_counts(summary)}: {listed}{more}"
-        )
 
-    def _summary(self, outcome: _Outcome, duplicates: int) -> dict[str, Any]:
+        run.raise_if_failed(
+            context,
+            summary,
+            problems=outcome.failed_count,
+            stopped=stopped,
+            over_budget=over_budget,
+            rate_limited=rate_limited,
+        )
+        return summary
+
+    def _summary(self, outcome: _Outcome, duplicates: int, requests: int) -> dict[str, Any]:
         return {
             "created": outcome.created,
             "updated": outcome.updated,
@@ -634,7 +651,7 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
             "duplicates": duplicates,
             "failed": sorted(outcome.failed, key=lambda failure: int(failure["row"])),
             "failed_count": outcome.failed_count,
-            "requests": self.hook.requests_made if "hook" in self.__dict__ else 0,
+            "requests": requests,
             "dry_run": self.is_dry_run,
         }
 

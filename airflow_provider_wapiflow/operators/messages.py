@@ -3,24 +3,21 @@ SendTemplateOperator and SendMessageOperator: personalised bulk sends that never
 
 Both validate every recipient before the first send, send with bounded concurrency, keep a delivery
 ledger in Airflow's task state store so a later try skips what was delivered, classify every send as
-sent / not sent / unknown (DESIGN.md "Retries"), and return a JSON summary with masked phones.
+sent / not sent / unknown (docs: guarantees, "Retries"), and return a JSON summary with masked phones.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_wapiflow.exceptions import (
-    BATCH_FATAL_ERRORS,
     SendOutcome,
     WapiFlowAuthError,
     WapiFlowError,
@@ -28,30 +25,33 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowNotAContactError,
     WapiFlowNotFoundError,
     WapiFlowPlanError,
+    WapiFlowRateLimitError,
     WapiFlowValidationError,
 )
 from airflow_provider_wapiflow.hooks import _requests as api
-from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook, template_status
+from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook, WapiFlowHook, template_status
 from airflow_provider_wapiflow.media import MediaFile, MediaSource, load_media
 from airflow_provider_wapiflow.models import TemplateStatus, check_region
-from airflow_provider_wapiflow.operators._batch import (
-    SUMMARY_LIST_CAP,
-    Progress,
-    RateLimitTimeout,
-    Throttle,
+from airflow_provider_wapiflow.operators._arguments import (
     check_concurrency,
     check_rate_limit_timeout,
     deprecated_ratio,
+    rendered_list,
+)
+from airflow_provider_wapiflow.operators._bulk import (
+    LISTED_PROBLEMS,
+    SUMMARY_LIST_CAP,
+    BulkRun,
+    RateLimitTimeout,
+    Throttle,
+    Verdict,
     describe_budget,
     fail_without_retry,
     failure_budget,
-    rendered_list,
-    run_bounded,
+    run_sync,
 )
 from airflow_provider_wapiflow.operators._ledger import INDEX_KEY, DeliveryLedger, History, RunScopedStore
 from airflow_provider_wapiflow.operators._once_per import SENDS_ASSET, OncePerGuard
-
-__all__ = ["SENDS_ASSET", "SendMessageOperator", "SendTemplateOperator"]
 from airflow_provider_wapiflow.operators._readback import READ_PAGE_SIZE, sent_at
 from airflow_provider_wapiflow.operators._recipients import (
     InvalidRecipient,
@@ -60,14 +60,16 @@ from airflow_provider_wapiflow.operators._recipients import (
     format_problems,
     parse_recipients,
 )
+from airflow_provider_wapiflow.operators.contacts import TAKEN_MOBILE
 from airflow_provider_wapiflow.variables import FIELDS as VARIABLE_FIELDS
 from airflow_provider_wapiflow.variables import check_variables
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+__all__ = ["SENDS_ASSET", "MessagePlan", "SendMessageOperator", "SendTemplateOperator", "TemplatePlan"]
+
 _PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
-_TAKEN = "The mobile has already been taken."
 
 
 def _utcnow() -> str:
@@ -103,24 +105,21 @@ class _Summary:
     def __init__(self) -> None:
         self.counts = {"sent": 0, "skipped": 0, "failed": 0, "unknown": 0, "skipped_once_per": 0, "not_reached": 0}
         self.lists: dict[str, list[dict[str, Any]]] = {"failed": [], "unknown": [], "conversation_ids": []}
-        self._lock = threading.Lock()
 
     def add(self, kind: str, entry: dict[str, Any] | None = None) -> None:
-        with self._lock:
-            if kind in self.counts:
-                self.counts[kind] += 1
-            if entry is not None and kind in self.lists and len(self.lists[kind]) < SUMMARY_LIST_CAP:
-                self.lists[kind].append(entry)
+        if kind in self.counts:
+            self.counts[kind] += 1
+        if entry is not None and kind in self.lists and len(self.lists[kind]) < SUMMARY_LIST_CAP:
+            self.lists[kind].append(entry)
 
     def resolve(self, positions: set[int]) -> int:
         """Move unknown entries proven sent by the read-back to ``sent``; return how many."""
-        with self._lock:
-            kept = [e for e in self.lists["unknown"] if e["position"] not in positions]
-            resolved = len(self.lists["unknown"]) - len(kept)
-            self.lists["unknown"] = kept
-            self.counts["unknown"] -= resolved
-            self.counts["sent"] += resolved
-            return resolved
+        kept = [e for e in self.lists["unknown"] if e["position"] not in positions]
+        resolved = len(self.lists["unknown"]) - len(kept)
+        self.lists["unknown"] = kept
+        self.counts["unknown"] -= resolved
+        self.counts["sent"] += resolved
+        return resolved
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -136,19 +135,29 @@ class _Summary:
         }
 
 
+class SendPlan(Protocol):
+    """What every send of one try shares, resolved once before the first send (template, media)."""
+
+    def summary(self) -> dict[str, Any]:
+        """The summary fields that describe the plan (template id and name, message kind)."""
+
+    def request(self, recipient: Recipient) -> api.ApiRequest:
+        """Build (and so validate) the send request of one recipient."""
+
+
 @dataclass
 class _Try:
     """What one try of a bulk send works with, handed from step to step."""
 
+    hook: WapiFlowAsyncHook
+    run: BulkRun[tuple[Recipient, api.ApiRequest], dict[str, Any]]
     ledger: DeliveryLedger
     summary: _Summary
     guard: OncePerGuard | None
     who: str
     started: dict[str, datetime] = field(default_factory=dict)
     unknown: list[Recipient] = field(default_factory=list)
-    fatal: WapiFlowError | None = None
     unknown_resolved: int = 0
-    progress: Progress | None = None
 
 
 class _BulkSendOperator(BaseOperator):
@@ -198,26 +207,26 @@ class _BulkSendOperator(BaseOperator):
         self.fail_on_empty = fail_on_empty
         self.wapiflow_conn_id = wapiflow_conn_id
 
-    @cached_property
-    def hook(self) -> WapiFlowHook:
-        # 429s are not waited out per request by the hook: the batch's Throttle backs off for everybody.
-        return WapiFlowHook(self.wapiflow_conn_id, pool_size=max(self.concurrency, 4), max_retry_after=0.0)
-
-    @cached_property
-    def throttle(self) -> Throttle:
-        return Throttle(self.concurrency, self.rate_limit_timeout)
-
     # --- what the subclasses provide ---------------------------------------------------------------
 
-    def _prepare(self) -> dict[str, Any]:
-        """Check the operator-level input and resolve what every send shares; return summary fields."""
-        raise NotImplementedError
+    def _check_arguments(self) -> None:
+        """Check the operator-level input that needs no request; raise before any request."""
 
-    def _request(self, recipient: Recipient) -> api.ApiRequest:
-        """Build (and so validate) the send request of one recipient."""
+    async def _plan(self, hook: WapiFlowAsyncHook, throttle: Throttle) -> SendPlan:
+        """Resolve what every send shares (the template, the media file)."""
         raise NotImplementedError
 
     # --- the bulk send ------------------------------------------------------------------------------
+
+    def _hook(self, run: BulkRun[Any, Any]) -> WapiFlowAsyncHook:
+        # 429s are not waited out per request by the hook: the batch's Throttle backs off for everybody,
+        # and it sees every answer the hook reads, so a 503 lowers the requests in flight too.
+        return WapiFlowAsyncHook(
+            self.wapiflow_conn_id,
+            pool_size=max(self.concurrency, 4),
+            max_retry_after=0.0,
+            on_answer=run.throttle.observe,
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:
@@ -241,54 +250,81 @@ class _BulkSendOperator(BaseOperator):
         if (repeated := parsed.duplicates_warning()) is not None:
             self.log.warning("%s", repeated)
         self._check_invalid(parsed.invalid, total, budget)  # before any request, even the template lookup
+        self._check_arguments()
         try_number = int(getattr(context.get("ti"), "try_number", 1) or 1)
         ledger = self._ledger(context, try_number)  # a later try without a ledger refuses before any request
-        try:
-            shared = self.throttle.call(self._prepare)
-        except RateLimitTimeout as error:
-            return self._rate_limited_before_sending(context, parsed.valid, total, error)
-        recipients, invalid = self._validated(parsed.valid, parsed.invalid)
-        self._check_invalid(invalid, total, budget)
-        if invalid:
-            self.log.warning("%s\nSending to the others: %s allows it.", format_problems(invalid, total),
-                             describe_budget(self.max_failures, self.max_failure_rate))  # fmt: skip
-
-        history = ledger.history()
-        state = _Try(ledger, _Summary(), self._guard(context), self._who(context))
-        summary = state.summary
-        for problem in invalid:
-            summary.add("failed", problem.describe())
-        to_send = self._to_send(recipients, history, state)
-
+        run: BulkRun[tuple[Recipient, api.ApiRequest], dict[str, Any]] = BulkRun(
+            log=self.log,
+            verb=self._progress_verb,
+            concurrency=self.concurrency,
+            rate_limit_timeout=self.rate_limit_timeout,
+            budget=budget,
+            budget_text=describe_budget(self.max_failures, self.max_failure_rate),
+        )
         result: dict[str, Any] = {
-            **shared,
             "recipients": total,
             "duplicates": [{"position": p, "first_position": f} for p, f in parsed.duplicates[:SUMMARY_LIST_CAP]],
             "duplicates_dropped": len(parsed.duplicates) + sum(r.duplicates_dropped for r in parsed.valid),
             "dry_run": self.is_dry_run,
             "try_number": try_number,
+            "started_at": started_at,
         }
-        if self.is_dry_run:
-            self.log.info("Dry run: would send to %d recipients; nothing sent", len(to_send))
-            return {**result, **summary.as_dict(), **self._delivered(history.delivered_at, {}), "unknown_resolved": 0,
-                    "rate_limited": 0, "would_send": len(to_send), "requests": self.hook.requests_made,
-                    "started_at": started_at, "finished_at": _utcnow()}  # fmt: skip
+        return run_sync(self._send_try(context, run, ledger, parsed.valid, parsed.invalid, result))
 
+    async def _send_try(
+        self,
+        context: Context,
+        run: BulkRun[tuple[Recipient, api.ApiRequest], dict[str, Any]],
+        ledger: DeliveryLedger,
+        recipients: list[Recipient],
+        invalid: list[InvalidRecipient],
+        result: dict[str, Any],
+    ) -> dict[str, Any]:
+        hook = self._hook(run)
         try:
-            self._send_all(to_send, state)
+            try:
+                plan = await self._plan(hook, run.throttle)
+            except RateLimitTimeout as error:
+                return self._rate_limited_before_sending(context, run, hook, recipients, result, error)
+            requests, invalid = self._validated(plan, recipients, invalid)
+            self._check_invalid(invalid, result["recipients"], run.budget)
+            if invalid:
+                self.log.warning("%s\nSending to the others: %s allows it.",
+                                 format_problems(invalid, result["recipients"], LISTED_PROBLEMS),
+                                 run.budget_text)  # fmt: skip
+            history = ledger.history()
+            state = _Try(hook, run, ledger, _Summary(), self._guard(context), self._who(context))
+            for problem in invalid:
+                state.summary.add("failed", problem.describe())
+            to_send = self._to_send(requests, history, state)
+            result.update(plan.summary())
+            if self.is_dry_run:
+                self.log.info("Dry run: would send to %d recipients; nothing sent", len(to_send))
+                return {**result, **state.summary.as_dict(), **self._delivered(history.delivered_at, {}),
+                        "unknown_resolved": 0, "rate_limited": 0, "would_send": len(to_send),
+                        "concurrency_reached": 0, "requests": hook.requests_made,
+                        "finished_at": _utcnow()}  # fmt: skip
+            await self._send_all(to_send, state)
             if state.unknown and self.read_back_unknown:
-                self._read_back(state)
+                await self._read_back(state)
         finally:
-            self.hook.close()
-        result.update(summary.as_dict())
+            await hook.close()
+        result.update(state.summary.as_dict())
         result.update(self._delivered(history.delivered_at, ledger.delivered_now()))
-        result.update(unknown_resolved=state.unknown_resolved, rate_limited=self.throttle.rate_limited,
-                      requests=self.hook.requests_made, started_at=started_at, finished_at=_utcnow())  # fmt: skip
-        self._raise_if_failed(context, result, budget, state.fatal)
+        result.update(unknown_resolved=state.unknown_resolved, rate_limited=run.throttle.rate_limited,
+                      concurrency_reached=run.throttle.peak, requests=hook.requests_made,
+                      finished_at=_utcnow())  # fmt: skip
+        self._raise_if_failed(context, run, result)
         return result
 
     def _rate_limited_before_sending(
-        self, context: Context, recipients: list[Recipient], total: int, error: RateLimitTimeout
+        self,
+        context: Context,
+        run: BulkRun[Any, Any],
+        hook: WapiFlowAsyncHook,
+        recipients: list[Recipient],
+        result: dict[str, Any],
+        error: RateLimitTimeout,
     ) -> dict[str, Any]:
         """A storm before the first send (the template lookup): every recipient is not reached, not sent."""
         self.log.error("Stopping before the first send: %s", error.message)
@@ -296,16 +332,20 @@ class _BulkSendOperator(BaseOperator):
         for recipient in recipients:
             summary.add("failed", {**recipient.describe(), "error": error.message})
             summary.add("not_reached")
-        result = {**self._empty_result(context, _utcnow()), **summary.as_dict(), "recipients": total,
-                  "rate_limited": self.throttle.rate_limited, "requests": self.hook.requests_made}  # fmt: skip
-        self._raise_if_failed(context, result, total, None)
-        return result
+        run.stopped_by = error
+        run.not_reached = len(recipients)
+        failed = {**self._empty_result(context, result["started_at"]), **summary.as_dict(),
+                  "recipients": result["recipients"], "rate_limited": run.throttle.rate_limited,
+                  "requests": hook.requests_made}  # fmt: skip
+        self._raise_if_failed(context, run, failed)
+        return failed
 
     def _empty_result(self, context: Context, started_at: str) -> dict[str, Any]:
         try_number = int(getattr(context.get("ti"), "try_number", 1) or 1)
         return {"recipients": 0, "duplicates": [], "duplicates_dropped": 0, "dry_run": self.is_dry_run,
                 "try_number": try_number, **_Summary().as_dict(), **self._delivered({}, {}), "unknown_resolved": 0,
-                "rate_limited": 0, "requests": 0, "started_at": started_at, "finished_at": _utcnow()}  # fmt: skip
+                "rate_limited": 0, "concurrency_reached": 0, "requests": 0, "started_at": started_at,
+                "finished_at": _utcnow()}  # fmt: skip
 
     def _ledger(self, context: Context, try_number: int) -> DeliveryLedger:
         store: Any = context.get("task_state_store")
@@ -360,10 +400,12 @@ class _BulkSendOperator(BaseOperator):
         ti = context.get("ti")
         return f"{getattr(ti, 'run_id', '?')}[{getattr(ti, 'map_index', -1)}]#{getattr(ti, 'try_number', 1)}"
 
-    def _to_send(self, recipients: list[Recipient], history: History, state: _Try) -> list[Recipient]:
+    def _to_send(
+        self, requests: list[tuple[Recipient, api.ApiRequest]], history: History, state: _Try
+    ) -> list[tuple[Recipient, api.ApiRequest]]:
         summary = state.summary
-        to_send: list[Recipient] = []
-        for recipient in recipients:
+        to_send: list[tuple[Recipient, api.ApiRequest]] = []
+        for recipient, request in requests:
             if recipient.digest in history.delivered:
                 summary.add("skipped")
             elif recipient.digest in history.unknown and not self.resend_unknown:
@@ -375,7 +417,7 @@ class _BulkSendOperator(BaseOperator):
             elif state.guard is not None and self._guarded(recipient, state):
                 summary.add("skipped_once_per")
             else:
-                to_send.append(recipient)
+                to_send.append((recipient, request))
         if history.delivered or history.unknown:
             self.log.info(
                 "Try %d: %d recipients were delivered by earlier tries and are skipped; %d are unknown",
@@ -403,144 +445,117 @@ class _BulkSendOperator(BaseOperator):
         capped = dict(sorted(delivered.items(), key=lambda item: item[1])[:SUMMARY_LIST_CAP])
         return {"delivered_at": capped, "first_delivered_at": first}
 
-    def _raise_if_failed(
-        self, context: Context, result: dict[str, Any], budget: int, fatal: WapiFlowError | None
-    ) -> None:
-        problems = result["failed_count"] + result["unknown_count"]
+    def _raise_if_failed(self, context: Context, run: BulkRun[Any, Any], result: dict[str, Any]) -> None:
         not_reached = result["not_reached"]
-        if fatal is None and problems <= budget and not not_reached:
-            return
-        self._push_summary(context, result)
-        if fatal is not None:
-            raise type(fatal)(
-                f"Stopped after {result['sent']} sent: {fatal.message} ({problems} recipients not sent or unknown)",
-                remark=fatal.remark, messages=fatal.messages, status_code=fatal.status_code,
-            )  # fmt: skip
-        if problems - not_reached > budget:
-            raise AirflowException(
+        problems = result["failed_count"] + result["unknown_count"]
+        counts = f"{result['sent']} sent, {result['skipped']} skipped"
+
+        def stopped(fatal: WapiFlowError) -> str:
+            return f"Stopped after {result['sent']} sent: {fatal.message} ({problems} recipients not sent or unknown)"
+
+        def over_budget() -> str:
+            listed = (result["failed"] + result["unknown"])[:5]
+            return (
                 f"{result['failed_count'] - not_reached} recipients failed and {result['unknown_count']} have an "
-                f"unknown outcome, more than {describe_budget(self.max_failures, self.max_failure_rate)} allows "
-                f"({result['sent']} sent, {result['skipped']} skipped). First problems: "
-                + "; ".join(f"#{e['position']} {e['recipient']}: {e['error']}"
-                            for e in (result["failed"] + result["unknown"])[:5])
-            )  # fmt: skip
-        if not_reached:
-            raise AirflowException(
+                f"unknown outcome, more than {run.budget_text} allows ({counts}). First problems: "
+                + "; ".join(f"#{e['position']} {e['recipient']}: {e['error']}" for e in listed)
+            )
+
+        def rate_limited() -> str:
+            return (
                 f"WapiFlow rate-limited the batch (HTTP 429) for longer than rate_limit_timeout="
                 f"{self.rate_limit_timeout:g}s: {not_reached} recipients were not reached. Nothing was sent to "
-                f"them, so the next try sends them ({result['sent']} sent, {result['skipped']} skipped, "
-                f"{result['rate_limited']} rate-limited answers)."
+                f"them, so the next try sends them ({counts}, {result['rate_limited']} rate-limited answers)."
             )
+
+        run.raise_if_failed(
+            context, result, problems=problems, stopped=stopped, over_budget=over_budget, rate_limited=rate_limited
+        )
 
     def _check_invalid(self, invalid: list[InvalidRecipient], total: int, budget: int) -> None:
         if invalid and len(invalid) > budget:
             raise WapiFlowInputError(
-                format_problems(invalid, total)
+                format_problems(invalid, total, LISTED_PROBLEMS)
                 + f"\nNothing was sent ({describe_budget(self.max_failures, self.max_failure_rate)})."
             )
 
+    @staticmethod
     def _validated(
-        self, recipients: list[Recipient], invalid: list[InvalidRecipient]
-    ) -> tuple[list[Recipient], list[InvalidRecipient]]:
-        valid: list[Recipient] = []
+        plan: SendPlan, recipients: list[Recipient], invalid: list[InvalidRecipient]
+    ) -> tuple[list[tuple[Recipient, api.ApiRequest]], list[InvalidRecipient]]:
+        """Every recipient's request, built (and so checked) once, before the first send."""
+        valid: list[tuple[Recipient, api.ApiRequest]] = []
         problems = list(invalid)
         for recipient in recipients:
             try:
-                self._request(recipient)
+                valid.append((recipient, plan.request(recipient)))
             except WapiFlowInputError as error:
                 problems.append(recipient.invalid(str(error)))
-                continue
-            valid.append(recipient)
         problems.sort(key=lambda p: p.position)
         return valid, problems
 
-    def _send_all(self, to_send: list[Recipient], state: _Try) -> None:
-        stop = threading.Event()
-        ledger, summary, guard = state.ledger, state.summary, state.guard
-        progress = Progress(self.log, self._progress_verb, len(to_send))
-        ledger.plan(r.digest for r in to_send)
+    async def _send_all(self, to_send: list[tuple[Recipient, api.ApiRequest]], state: _Try) -> None:
+        ledger, summary, guard, run = state.ledger, state.summary, state.guard, state.run
+        ledger.plan(recipient.digest for recipient, _ in to_send)
 
-        def in_order() -> Any:
-            for recipient in to_send:
+        def before(item: tuple[Recipient, api.ApiRequest]) -> None:
+            digest = item[0].digest
+            if guard is not None:
+                guard.claim(digest, state.who)
+            ledger.before_send(digest)
+
+        def settle(item: tuple[Recipient, api.ApiRequest], data: dict[str, Any] | None,
+                   error: BaseException | None) -> Verdict:  # fmt: skip
+            recipient = item[0]
+            digest, entry = recipient.digest, recipient.describe()
+            if isinstance(error, RateLimitTimeout):
+                summary.add("failed", {**entry, "error": error.message})
+                summary.add("not_reached")
+                ledger.record(digest)
                 if guard is not None:
-                    guard.claim(recipient.digest, state.who)
-                ledger.before_send(recipient.digest)
-                yield recipient
-
-        finished: set[int] = set()
-        try:
-            for recipient, future in run_bounded(
-                in_order(), lambda r: self._send_one(r, state), concurrency=self.concurrency, stop=stop
-            ):
-                finished.add(recipient.position)
-                entry = recipient.describe()
-                try:
-                    data = future.result()
-                except RateLimitTimeout as error:
-                    entry["error"] = error.message
-                    summary.add("failed", entry)
-                    summary.add("not_reached")
-                    ledger.record(recipient.digest)
-                    if guard is not None:
-                        guard.release(recipient.digest)
-                    if not stop.is_set():
-                        stop.set()
-                        self.log.error("Stopping the batch: %s", error.message)
-                    progress.advance(failed=True)
-                    continue
-                except WapiFlowError as error:
-                    entry["error"] = error.message
-                    not_sent = error.outcome is SendOutcome.NOT_SENT
-                    summary.add("failed" if not_sent else "unknown", entry)
-                    ledger.record(recipient.digest, unknown=not not_sent)
-                    if not not_sent:
-                        state.unknown.append(recipient)
-                    if guard is not None:
-                        guard.release(recipient.digest) if not_sent else guard.unknown(recipient.digest, state.who)
-                    if isinstance(error, BATCH_FATAL_ERRORS) and state.fatal is None:
-                        state.fatal = error
-                        stop.set()
-                        self.log.error("Stopping the batch: %s", error.message)
-                    progress.advance(failed=not_sent, unknown=not not_sent)
-                    continue
-                except Exception as error:  # a bug must not hide whether the message went out
-                    entry["error"] = f"{type(error).__name__}: {error}"
-                    summary.add("unknown", entry)
-                    ledger.record(recipient.digest, unknown=True)
+                    guard.release(digest)
+                return "failed"
+            if isinstance(error, WapiFlowError):
+                not_sent = error.outcome is SendOutcome.NOT_SENT
+                summary.add("failed" if not_sent else "unknown", {**entry, "error": error.message})
+                ledger.record(digest, unknown=not not_sent)
+                if not not_sent:
                     state.unknown.append(recipient)
-                    if guard is not None:
-                        guard.unknown(recipient.digest, state.who)
-                    progress.advance(unknown=True)
-                    continue
-                at = self.hook.server_now().isoformat()
-                summary.add("sent")
-                if data.get("conversation_id") is not None:
-                    summary.add("conversation_ids", {**entry, "conversation_id": data["conversation_id"]})
-                ledger.record(recipient.digest, delivered_at=at)
                 if guard is not None:
-                    guard.sent(recipient.digest, at, state.who)
-                progress.advance()
+                    guard.release(digest) if not_sent else guard.unknown(digest, state.who)
+                return "failed" if not_sent else "unknown"
+            if error is not None:  # a bug must not hide whether the message went out
+                summary.add("unknown", {**entry, "error": f"{type(error).__name__}: {error}"})
+                ledger.record(digest, unknown=True)
+                state.unknown.append(recipient)
+                if guard is not None:
+                    guard.unknown(digest, state.who)
+                return "unknown"
+            assert data is not None
+            at = state.hook.server_now().isoformat()
+            summary.add("sent")
+            if data.get("conversation_id") is not None:
+                summary.add("conversation_ids", {**entry, "conversation_id": data["conversation_id"]})
+            ledger.record(digest, delivered_at=at)
+            if guard is not None:
+                guard.sent(digest, at, state.who)
+            return "ok"
+
+        try:
+            never_started = await run.run(to_send, lambda item: self._send_one(*item, state), settle, before=before)
         finally:
             ledger.close()
-        progress.finish()
-        state.progress = progress
-        fatal = state.fatal
-        for recipient in to_send:
-            if recipient.position not in finished:
-                if guard is not None:
-                    guard.release(recipient.digest)
-                if fatal is not None:
-                    reason = f"not sent: the batch stopped after {fatal.message}"
-                else:
-                    reason = (
-                        "not sent: WapiFlow rate-limited the batch longer than rate_limit_timeout; "
-                        "the next try sends it"
-                    )
-                    summary.add("not_reached")
-                summary.add("failed", {**recipient.describe(), "error": reason})
+        reason = run.never_started_reason("sent")
+        for recipient, _ in never_started:
+            if guard is not None:
+                guard.release(recipient.digest)
+            if run.rate_limited:
+                summary.add("not_reached")
+            summary.add("failed", {**recipient.describe(), "error": reason})
 
-    def _read_back(self, state: _Try) -> None:
+    async def _read_back(self, state: _Try) -> None:
         """One conversation-list read per unknown recipient of this try; a proven send becomes delivered."""
+        hook, throttle = state.hook, state.run.throttle
         resolved: dict[str, str] = {}
         positions: set[int] = set()
         for recipient in state.unknown:
@@ -549,8 +564,8 @@ class _BulkSendOperator(BaseOperator):
                 continue
             search = recipient.phone.mobile
             try:
-                page = self.throttle.call(
-                    lambda: self.hook.list_conversations(page=1, per_page=READ_PAGE_SIZE, search=search)  # noqa: B023
+                page = await throttle.call(
+                    lambda: hook.list_conversations(page=1, per_page=READ_PAGE_SIZE, search=search)  # noqa: B023
                 )
             except WapiFlowError as error:
                 self.log.warning("Read-back of %s failed (%s): it stays unknown", recipient.phone.masked, error.message)
@@ -563,18 +578,18 @@ class _BulkSendOperator(BaseOperator):
                     state.guard.sent(recipient.digest, at, state.who)
         state.ledger.resolve(resolved)
         state.unknown_resolved = state.summary.resolve(positions)
-        progress = state.progress
+        progress = state.run.progress
         self.log.info(
-            "Read-back of %d unknown outcomes: %d proven sent (recorded as delivered), %d stay unknown%s",
+            "Read-back of %d unknown outcomes: %d proven sent (recorded as delivered), %d stay unknown; %s",
             len(state.unknown), state.unknown_resolved, len(state.unknown) - state.unknown_resolved,
-            f"; {progress.line(f' ({state.unknown_resolved} unknown resolved)')}" if progress else "",
+            progress.line(f" ({state.unknown_resolved} unknown resolved)"),
         )  # fmt: skip
 
-    def _send_one(self, recipient: Recipient, state: _Try) -> dict[str, Any]:
-        request = self._request(recipient)
-        state.started.setdefault(recipient.digest, self.hook.server_now(earliest=True))
+    async def _send_one(self, recipient: Recipient, request: api.ApiRequest, state: _Try) -> dict[str, Any]:
+        hook, throttle = state.hook, state.run.throttle
+        state.started.setdefault(recipient.digest, hook.server_now(earliest=True))
         try:
-            return self.throttle.call(lambda: self.hook.call(request))
+            return await throttle.call(lambda: hook.call(request))
         except WapiFlowNotAContactError:
             if not recipient.can_create_contact:
                 raise WapiFlowNotAContactError(
@@ -583,37 +598,31 @@ class _BulkSendOperator(BaseOperator):
                     "(UpsertContactsOperator)",
                     remark="exception",
                 ) from None
-        self.throttle.call(lambda: self._create_contact(recipient))
+        await throttle.call(lambda: self._create_contact(hook, recipient))
         # The first send proved nothing went out, so sending now cannot duplicate.
-        state.started[recipient.digest] = self.hook.server_now(earliest=True)
-        return self.throttle.call(lambda: self.hook.call(request))
+        state.started[recipient.digest] = hook.server_now(earliest=True)
+        return await throttle.call(lambda: hook.call(request))
 
-    def _create_contact(self, recipient: Recipient) -> None:
+    async def _create_contact(self, hook: WapiFlowAsyncHook, recipient: Recipient) -> None:
         contact = recipient.contact
         try:
-            self.hook.create_contact(
+            await hook.create_contact(
                 contact["firstname"], contact["lastname"], recipient.phone.mobile_code, recipient.phone.mobile,
                 city=contact.get("city"), state=contact.get("state"),
                 post_code=contact.get("post_code"), address=contact.get("address"),
             )  # fmt: skip
         except WapiFlowValidationError as error:
-            if _TAKEN not in error.messages:
+            if TAKEN_MOBILE not in error.messages:
                 raise WapiFlowValidationError(
                     f"not a WapiFlow contact, and creating it failed: {error.message}"
                 ) from None
             # Created meanwhile by someone else: the send can go ahead.
-        except WapiFlowAuthError:
-            raise
+        except (WapiFlowAuthError, WapiFlowRateLimitError):
+            raise  # a 429 is waited out by the batch's throttle
         except WapiFlowError as error:
             # Nothing was sent whatever happened to the create: keep this recipient "not sent".
             raise WapiFlowError(f"not a WapiFlow contact, and creating it failed: {error.message}") from None
         self.log.info("Created WapiFlow contact %s before sending", recipient.phone.masked)
-
-    def _push_summary(self, context: Context, summary: dict[str, Any]) -> None:
-        """Keep the summary of a failing try under XCom key ``summary``: it still accounts for every recipient."""
-        ti = context.get("ti")
-        if ti is not None:
-            ti.xcom_push(key="summary", value=summary)
 
 
 def _placeholders(text: Any) -> int:
@@ -621,6 +630,65 @@ def _placeholders(text: Any) -> int:
     if not isinstance(text, str):
         return 0
     return max((int(n) for n in _PLACEHOLDER.findall(text)), default=0)
+
+
+@dataclass(frozen=True)
+class TemplatePlan:
+    """A template send: the approved template, its placeholders and the operator-wide variables."""
+
+    template_id: int
+    template_name: str | None
+    needs: dict[str, int]
+    """Placeholders of the body and of the header: ``{"body_variables": 2, "header_variables": 0}``."""
+    shared: dict[str, tuple[str, ...] | None]
+    """The operator's variables, for recipients without their own."""
+    from_number: str | None
+
+    def summary(self) -> dict[str, Any]:
+        return {"template_id": self.template_id, "template_name": self.template_name}
+
+    def request(self, recipient: Recipient) -> api.ApiRequest:
+        given = {"body_variables": recipient.body_variables, "header_variables": recipient.header_variables}
+        chosen = {name: values if values is not None else self.shared[name] for name, values in given.items()}
+        for name, values in chosen.items():
+            needed, count = self.needs[name], len(values or ())
+            if needed == count:
+                continue
+            if not needed:
+                raise WapiFlowInputError(f"the template has no placeholders for {name}, got {count}")
+            problem = f"the template expects {needed} {name} ({{{{1}}}}..{{{{{needed}}}}}), got {count}"
+            if values is None:
+                # Nothing given anywhere: the operator-level argument is what most DAGs want.
+                problem += (
+                    f": give the operator's {name}=[...] argument (shared by every recipient) or "
+                    f"'{name}' in each recipient dict"
+                )
+            raise WapiFlowInputError(problem)
+        return api.send_template_message(
+            recipient.phone.mobile_code, recipient.phone.mobile, self.template_id, self.from_number,
+            chosen["body_variables"], chosen["header_variables"],
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MessagePlan:
+    """A free-form send: the message kind and its media file, read and checked once."""
+
+    kind: str
+    media: dict[str, MediaFile]
+    operator: SendMessageOperator
+
+    def summary(self) -> dict[str, Any]:
+        return {"message_kind": self.kind}
+
+    def request(self, recipient: Recipient) -> api.ApiRequest:
+        op, media = self.operator, self.media
+        message = recipient.message if recipient.message is not None else op.message
+        return api.send_message(
+            recipient.phone.mobile_code, recipient.phone.mobile, message, op.from_number,
+            media.get("image"), media.get("document"), media.get("video"), media.get("audio"),
+            op.latitude, op.longitude, op.cta_url_id, op.interactive_list_id,
+        )  # fmt: skip
 
 
 class SendTemplateOperator(MaskedRenderedFields, _BulkSendOperator):
@@ -656,7 +724,8 @@ class SendTemplateOperator(MaskedRenderedFields, _BulkSendOperator):
         ``max_failure_rate``.
     :param max_failure_rate: the same budget as a rate of the recipients (0.0 to 1.0); the larger
         of the two budgets applies.
-    :param concurrency: sends in flight at once (fewer while WapiFlow answers 429).
+    :param concurrency: sends in flight at most (1-64); a 429 or 503 halves it for the batch and normal
+        answers bring it back gradually (:ref:`guarantees:storms`).
     :param dry_run: validate everything and report what would be sent; send nothing.
     :param resend_unknown: on a later try, send again to recipients whose earlier send had an unknown
         outcome (they may receive the message twice).
@@ -719,9 +788,12 @@ class SendTemplateOperator(MaskedRenderedFields, _BulkSendOperator):
                 ) from None
         return checked
 
-    def _prepare(self) -> dict[str, Any]:
-        self._shared = self._operator_variables()
-        template = self.hook.get_template(self.template, language=self.language)
+    def _check_arguments(self) -> None:
+        self._operator_variables()
+
+    async def _plan(self, hook: WapiFlowAsyncHook, throttle: Throttle) -> TemplatePlan:
+        shared = self._operator_variables()
+        template = await throttle.call(lambda: hook.get_template(self.template, language=self.language))
         status = template_status(template)
         if status is not TemplateStatus.APPROVED:
             state = status.name.lower() if status is not None else f"in status {template.get('status')!r}"
@@ -729,45 +801,13 @@ class SendTemplateOperator(MaskedRenderedFields, _BulkSendOperator):
                 f"template {template.get('name')!r} (id {template.get('id')}) is {state}: only approved "
                 "templates can be sent"
             )
-        self._template_id = int(template["id"])
         header = template.get("header")
         header_text = header.get("text") if isinstance(header, dict) else header
-        self._needs = {"body_variables": _placeholders(template.get("body")),
-                       "header_variables": _placeholders(header_text)}  # fmt: skip
-        self.log.info("Sending template %r (id %d)", template.get("name"), self._template_id)
-        return {"template_id": self._template_id, "template_name": template.get("name")}
-
-    def _variables(self, recipient: Recipient) -> tuple[Sequence[str] | None, Sequence[str] | None]:
-        body = recipient.body_variables if recipient.body_variables is not None else self._shared["body_variables"]
-        header = (
-            recipient.header_variables if recipient.header_variables is not None else self._shared["header_variables"]
-        )
-        return body, header
-
-    def _request(self, recipient: Recipient) -> api.ApiRequest:
-        body, header = self._variables(recipient)
-        for name, values in (("body_variables", body), ("header_variables", header)):
-            needed, given = self._needs[name], len(values or ())
-            if needed == given:
-                continue
-            if not needed:
-                raise WapiFlowInputError(f"the template has no placeholders for {name}, got {given}")
-            problem = f"the template expects {needed} {name} ({{{{1}}}}..{{{{{needed}}}}}), got {given}"
-            if values is None:
-                # Nothing given anywhere: the operator-level argument is what most DAGs want.
-                problem += (
-                    f": give the operator's {name}=[...] argument (shared by every recipient) or "
-                    f"'{name}' in each recipient dict"
-                )
-            raise WapiFlowInputError(problem)
-        return api.send_template_message(
-            recipient.phone.mobile_code,
-            recipient.phone.mobile,
-            self._template_id,
-            self.from_number,
-            body,
-            header,
-        )
+        needs = {"body_variables": _placeholders(template.get("body")),
+                 "header_variables": _placeholders(header_text)}  # fmt: skip
+        plan = TemplatePlan(int(template["id"]), template.get("name"), needs, shared, self.from_number)
+        self.log.info("Sending template %r (id %d)", plan.template_name, plan.template_id)
+        return plan
 
 
 class SendMessageOperator(MaskedRenderedFields, _BulkSendOperator):
@@ -830,21 +870,12 @@ class SendMessageOperator(MaskedRenderedFields, _BulkSendOperator):
         self.cta_url_id = cta_url_id
         self.interactive_list_id = interactive_list_id
 
-    def _prepare(self) -> dict[str, Any]:
+    async def _plan(self, hook: WapiFlowAsyncHook, throttle: Throttle) -> MessagePlan:
         # Read and check the media file once, not once per recipient.
         media: dict[str, MediaFile] = {}
         for kind in ("image", "document", "video", "audio"):
             source = getattr(self, kind)
             if source is not None:
                 media[kind] = load_media(kind, source)
-        self._media = media
         kind = next(iter(media), None) or ("location" if self.latitude is not None else "text")
-        return {"message_kind": kind}
-
-    def _request(self, recipient: Recipient) -> api.ApiRequest:
-        message = recipient.message if recipient.message is not None else self.message
-        return api.send_message(
-            recipient.phone.mobile_code, recipient.phone.mobile, message, self.from_number,
-            self._media.get("image"), self._media.get("document"), self._media.get("video"),
-            self._media.get("audio"), self.latitude, self.longitude, self.cta_url_id, self.interactive_list_id,
-        )  # fmt: skip
+        return MessagePlan(kind, media, self)
