@@ -65,7 +65,7 @@ class WapiFlowError(AirflowException):
     :param message: a human readable explanation (already redacted).
     :param remark: WapiFlow's machine-readable ``remark``, when it answered with an envelope.
     :param messages: the envelope's ``message`` list (redacted).
-    :param status_code: the HTTP status, when there was an answer.
+    :param http_status: the HTTP status of WapiFlow's answer, when there was one.
     :param outcome: for a send or a create, whether it may have taken effect.
     """
 
@@ -79,15 +79,15 @@ class WapiFlowError(AirflowException):
         *,
         remark: str | None = None,
         messages: Sequence[str] = (),
-        status_code: int | None = None,
+        http_status: int | None = None,
         outcome: SendOutcome | None = None,
     ) -> None:
         self.message = redact(message)
         super().__init__(self.message)
         self.remark = remark
         self.messages = [redact(m) for m in messages]
-        # Shadows AirflowException's class-level HTTPStatus: here it is WapiFlow's HTTP status, if any.
-        self.status_code = status_code  # type: ignore[assignment]
+        # Its own name: AirflowException's class-level ``status_code`` is the status of Airflow's API.
+        self.http_status = http_status
         self.outcome = outcome or self.default_outcome
 
     @property

@@ -335,7 +335,7 @@ def test_wrong_secret_is_an_auth_error_and_not_retried(monkeypatch: pytest.Monke
     monkeypatch.setenv("AIRFLOW_CONN_WAPIFLOW_DEFAULT", json.dumps(payload))
     with pytest.raises(WapiFlowAuthError) as caught:
         WapiFlowHook().list_templates()
-    assert caught.value.status_code == 401
+    assert caught.value.http_status == 401
     assert caught.value.messages == ["Invalid credentials"]
     assert "wrong-secret" not in str(caught.value)
     assert sim.request_count() == 1

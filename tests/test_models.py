@@ -146,9 +146,9 @@ def test_redact_removes_access_tokens() -> None:
 
 
 def test_errors_survive_pickling_with_their_attributes() -> None:
-    error = WapiFlowIPNotAllowedError("blocked", ip="1.2.3.4", status_code=401, messages=["m"])
+    error = WapiFlowIPNotAllowedError("blocked", ip="1.2.3.4", http_status=401, messages=["m"])
     clone = pickle.loads(pickle.dumps(error))
-    assert (type(clone), clone.ip, clone.status_code, clone.messages, str(clone)) == (
+    assert (type(clone), clone.ip, clone.http_status, clone.messages, str(clone)) == (
         WapiFlowIPNotAllowedError,
         "1.2.3.4",
         401,

@@ -18,7 +18,7 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowMetaError,
     WapiFlowServerError,
 )
-from airflow_provider_wapiflow.hooks import _requests as api
+from airflow_provider_wapiflow.hooks import endpoints as api
 from airflow_provider_wapiflow.hooks._envelope import CURL_CONNECT_PHASE, SENT_DESPITE_ERROR, Answer, unwrap
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
 from airflow_provider_wapiflow.testing import WapiFlowSimulator

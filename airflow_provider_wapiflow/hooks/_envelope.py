@@ -32,7 +32,7 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowValidationError,
     redact,
 )
-from airflow_provider_wapiflow.hooks._requests import ApiRequest
+from airflow_provider_wapiflow.hooks.endpoints import ApiRequest
 
 #: The exact answer of a successful template send on the real server (reference §7.2.3).
 POST_SEND_EXCEPTION = "Undefined variable $conversationId"
@@ -184,7 +184,7 @@ def _parse_json(request: ApiRequest, answer: Answer) -> Mapping[str, Any]:
                 f"WapiFlow answered {request.describe()} with HTTP {answer.status} and a body that is not "
                 f"WapiFlow JSON (a proxy or gateway page?): {_snippet(answer.body)!r}"
                 + _may_have_been_sent(request, outcome),
-                status_code=answer.status,
+                http_status=answer.status,
                 outcome=outcome,
             )
         )
@@ -220,14 +220,14 @@ def _auth_error(request: ApiRequest, answer: Answer, envelope: Mapping[str, Any]
             ip=ip,
             remark="Unauthorized",
             messages=messages,
-            status_code=401,
+            http_status=401,
         )
     return WapiFlowAuthError(
         f"WapiFlow refused the credentials for {request.describe()} ({text.rstrip('.')}). Check the "
         "connection's Client ID and Client Secret.",
         remark="Unauthorized",
         messages=messages,
-        status_code=401,
+        http_status=401,
     )
 
 
@@ -301,7 +301,7 @@ def _send_exception_error(request: ApiRequest, text: str, common: dict[str, Any]
 def _exception_error(request: ApiRequest, messages: list[str], status: int) -> WapiFlowError:
     """Classify a ``remark: exception`` answer (reference §7.2, §7.4)."""
     text = _joined(messages)
-    common: dict[str, Any] = {"remark": "exception", "messages": messages, "status_code": status}
+    common: dict[str, Any] = {"remark": "exception", "messages": messages, "http_status": status}
     if _NOT_A_CONTACT.search(text):
         return WapiFlowNotAContactError(
             f"{request.describe()}: the number is not a WapiFlow contact, so nothing was sent. Create the "
@@ -347,7 +347,7 @@ def _redirect_error(request: ApiRequest, answer: Answer, place: str = "") -> Wap
         return _mark_transient(
             WapiFlowServerError(
                 f"WapiFlow is in maintenance mode ({request.describe()} redirected to {shown})",
-                status_code=answer.status,
+                http_status=answer.status,
                 outcome=SendOutcome.NOT_SENT,
             )
         )
@@ -357,7 +357,7 @@ def _redirect_error(request: ApiRequest, answer: Answer, place: str = "") -> Wap
     if request.safe:
         return WapiFlowServerError(
             f"WapiFlow redirected {request.describe()} (HTTP {answer.status}) to {shown!r}: {hint}{place}",
-            status_code=answer.status,
+            http_status=answer.status,
             outcome=SendOutcome.NOT_SENT,
         )
     # A 303 after processing, or a gateway's 302/307 after it proxied the request: it may have run.
@@ -365,7 +365,7 @@ def _redirect_error(request: ApiRequest, answer: Answer, place: str = "") -> Wap
         f"WapiFlow (or a gateway in front of it) answered {request.describe()} with a redirect (HTTP "
         f"{answer.status}) to {shown!r}; the request may have been processed, so it is not repeated"
         f"{_may_have_been_sent(request)} ({hint}){place}",
-        status_code=answer.status,
+        http_status=answer.status,
         outcome=SendOutcome.UNKNOWN,
     )
 
@@ -391,7 +391,7 @@ def unwrap(request: ApiRequest, answer: Answer, *, where: str = "") -> dict[str,
             WapiFlowRateLimitError(
                 f"WapiFlow rate-limited {request.describe()} (HTTP 429)",
                 retry_after=retry_after_seconds(answer.headers),
-                status_code=429,
+                http_status=429,
             )
         )
     if status >= 500:
@@ -405,7 +405,7 @@ def unwrap(request: ApiRequest, answer: Answer, *, where: str = "") -> dict[str,
             WapiFlowServerError(
                 f"WapiFlow answered {request.describe()} with HTTP {status}: {detail}."
                 + _may_have_been_sent(request, outcome),
-                status_code=status,
+                http_status=status,
                 outcome=outcome,
             )
         )
@@ -417,7 +417,7 @@ def unwrap(request: ApiRequest, answer: Answer, *, where: str = "") -> dict[str,
             "connection's Base URL: it ends in /external-api (not /extern-api as the vendor's examples say)." + place,
             remark="not_found",
             messages=messages,
-            status_code=404,
+            http_status=404,
         )
     envelope = _parse_json(request, answer)
     state = envelope.get("status")
@@ -441,14 +441,14 @@ def unwrap(request: ApiRequest, answer: Answer, *, where: str = "") -> dict[str,
                if not request.safe else ""),
             remark=remark,
             messages=messages,
-            status_code=status,
+            http_status=status,
             outcome=outcome,
         )  # fmt: skip
     raise error_class(
         f"WapiFlow refused {request.describe()} ({remark or 'error'}): {_joined(messages)}",
         remark=remark,
         messages=messages,
-        status_code=status,
+        http_status=status,
         outcome=SendOutcome.NOT_SENT,
     )
 
@@ -460,14 +460,14 @@ def _odd_status(request: ApiRequest, answer: Answer, state: Any) -> WapiFlowErro
             WapiFlowServerError(
                 f"WapiFlow answered {request.describe()} with an envelope whose status is {shown}, neither "
                 "'success' nor 'error'",
-                status_code=answer.status,
+                http_status=answer.status,
                 outcome=SendOutcome.NOT_SENT,
             )
         )
     return WapiFlowServerError(
         f"WapiFlow answered {request.describe()} with an envelope whose status is {shown}, neither 'success' "
         f"nor 'error': the outcome is unknown.{_may_have_been_sent(request)}",
-        status_code=answer.status,
+        http_status=answer.status,
         outcome=SendOutcome.UNKNOWN,
     )
 

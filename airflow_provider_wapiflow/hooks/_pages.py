@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow_provider_wapiflow.exceptions import SendOutcome, WapiFlowServerError
 from airflow_provider_wapiflow.hooks._envelope import expect_page
-from airflow_provider_wapiflow.hooks._requests import ApiRequest
+from airflow_provider_wapiflow.hooks.endpoints import ApiRequest
 
 #: Pages a list may grow by while it is read (rows added meanwhile), beyond twice its first last_page.
 PAGE_GROWTH_ALLOWANCE = 10

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_wapiflow.exceptions import SendOutcome, WapiFlowError, WapiFlowInputError
 from airflow_provider_wapiflow.get_provider_info import PRODUCTION_BASE_URL
-from airflow_provider_wapiflow.hooks._requests import ApiRequest
+from airflow_provider_wapiflow.hooks.endpoints import ApiRequest
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection

@@ -25,7 +25,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_wapiflow.exceptions import SendOutcome, WapiFlowError, WapiFlowServerError
 from airflow_provider_wapiflow.hooks import _log_filter
-from airflow_provider_wapiflow.hooks import _requests as api
+from airflow_provider_wapiflow.hooks import endpoints as api
 from airflow_provider_wapiflow.hooks._clock import ServerClock
 from airflow_provider_wapiflow.hooks._envelope import (
     POST_SEND_EXCEPTION,

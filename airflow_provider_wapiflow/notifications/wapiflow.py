@@ -15,7 +15,7 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowNotAContactError,
 )
 from airflow_provider_wapiflow.exceptions import redact as redact_wapiflow
-from airflow_provider_wapiflow.hooks import _requests as api
+from airflow_provider_wapiflow.hooks import endpoints as api
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook, WapiFlowHook
 from airflow_provider_wapiflow.models import check_region
 from airflow_provider_wapiflow.operators._recipients import Recipient, format_problems, parse_recipients

@@ -198,7 +198,7 @@ class Throttle:
                 raise RateLimitTimeout(
                     f"WapiFlow answered 429 (rate limited) for {self.timeout:g} s, longer than "
                     "rate_limit_timeout: not sent, the next try sends it",
-                    status_code=429,
+                    http_status=429,
                 )
             if self._clock() >= self._resume_at and self._in_flight < self.limit:
                 self._in_flight += 1
@@ -485,4 +485,4 @@ class BulkRun(Generic[Item, Result]):
             raise restated(fatal, stopped(fatal)) from fatal
         if problems - self.not_reached > self.budget:
             raise WapiFlowBatchError(over_budget())
-        raise RateLimitTimeout(rate_limited(), status_code=429)
+        raise RateLimitTimeout(rate_limited(), http_status=429)

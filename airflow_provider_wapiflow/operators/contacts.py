@@ -24,6 +24,7 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowPlanError,
     WapiFlowValidationError,
 )
+from airflow_provider_wapiflow.hooks.endpoints import NAME_MAX_LENGTH, TAKEN_MOBILE
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
 from airflow_provider_wapiflow.models import Phone, check_region
 from airflow_provider_wapiflow.operators._arguments import (
@@ -54,8 +55,6 @@ NAME_FIELDS = ("firstname", "lastname")
 PHONE_FIELDS = ("phone", "mobile_code", "mobile")
 OPTIONAL_FIELDS = ("city", "state", "post_code", "address")
 ALLOWED_KEYS = (*NAME_FIELDS, *PHONE_FIELDS, *OPTIONAL_FIELDS, "ref")
-NAME_MAX_LENGTH = 40  # contact/store and contact/update: firstname, lastname required|string|max:40
-TAKEN_MOBILE = "The mobile has already been taken."
 
 #: Contacts per page of the one pass that builds the index (WapiFlow has no upper cap, reference §2).
 DEFAULT_PAGE_SIZE = 500
@@ -571,7 +570,7 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
                     f"WapiFlow rate-limited the contact upsert (HTTP 429) for longer than rate_limit_timeout="
                     f"{self.rate_limit_timeout:g}s while reading the contact list: nothing was written; the next "
                     "run or try writes every row",
-                    status_code=429,
+                    http_status=429,
                 ) from None
             plan = [plan_row(row, index.get(row.key), self.update_existing) for row in valid]
             writes = [w for w in plan if w.action == "create"] + [w for w in plan if w.action == "update"]

@@ -28,7 +28,7 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowRateLimitError,
     WapiFlowValidationError,
 )
-from airflow_provider_wapiflow.hooks import _requests as api
+from airflow_provider_wapiflow.hooks import endpoints as api
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook, WapiFlowHook, template_status
 from airflow_provider_wapiflow.media import MediaFile, MediaSource, load_media
 from airflow_provider_wapiflow.models import TemplateStatus, check_region
@@ -60,7 +60,6 @@ from airflow_provider_wapiflow.operators._recipients import (
     format_problems,
     parse_recipients,
 )
-from airflow_provider_wapiflow.operators.contacts import TAKEN_MOBILE
 from airflow_provider_wapiflow.variables import FIELDS as VARIABLE_FIELDS
 from airflow_provider_wapiflow.variables import check_variables
 
@@ -612,7 +611,7 @@ class _BulkSendOperator(BaseOperator):
                 post_code=contact.get("post_code"), address=contact.get("address"),
             )  # fmt: skip
         except WapiFlowValidationError as error:
-            if TAKEN_MOBILE not in error.messages:
+            if api.TAKEN_MOBILE not in error.messages:
                 raise WapiFlowValidationError(
                     f"not a WapiFlow contact, and creating it failed: {error.message}"
                 ) from None

@@ -2,7 +2,7 @@
 What to send for each WapiFlow endpoint, shared by the sync and the async hook.
 
 Every builder checks its input and raises :class:`WapiFlowInputError` before any request exists, so
-bad input never reaches WapiFlow. Paths, query names and form field names follow the reference.
+bad input never reaches WapiFlow. Paths, query names and form field names are the server's own.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from airflow_provider_wapiflow.models import ConversationStatus, mask_phone
 from airflow_provider_wapiflow.variables import check_variables
 
 _DIGITS = re.compile(r"^[0-9]+$")
-_CONTACT_NAME_MAX = 40  # firstname / lastname: required|string|max:40
+#: contact/store and contact/update validate ``firstname`` and ``lastname`` as ``required|string|max:40``.
+NAME_MAX_LENGTH = 40
+#: The validation message of contact/store when the mobile belongs to another contact of the account.
+TAKEN_MOBILE = "The mobile has already been taken."
 
 Form = list[tuple[str, str]]
 
@@ -106,8 +109,8 @@ def save_contact(
     for name, value in (("firstname", firstname), ("lastname", lastname)):
         if not isinstance(value, str) or not value.strip():
             raise WapiFlowInputError(f"'{name}' is required and must be a non-empty string")
-        if len(value) > _CONTACT_NAME_MAX:
-            raise WapiFlowInputError(f"'{name}' must not be longer than {_CONTACT_NAME_MAX} characters")
+        if len(value) > NAME_MAX_LENGTH:
+            raise WapiFlowInputError(f"'{name}' must not be longer than {NAME_MAX_LENGTH} characters")
         form.append((name, value))
     form += _phone_fields(mobile_code, mobile)
     for name, optional in (("city", city), ("state", state), ("post_code", post_code), ("address", address)):
