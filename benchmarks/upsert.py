@@ -8,7 +8,7 @@ latency / concurrency 8.
 
 Naive baseline: what a user writes with plain ``requests`` and no provider: per row, in sequence,
 one contact search for the number, then a create or an update (one write per row, changed or not).
-Contact search is broken on the real server (reference §7.2.1), so the baseline runs against a
+Contact search is broken on the real server (docs/server-bugs.rst#bug-contact-search), so the baseline runs against a
 simulator in *patched* mode, where search works; the operator runs against the real-server mode.
 """
 

@@ -48,7 +48,7 @@ FAULT_MIX: list[tuple[str, float, dict[str, Any]]] = [
 ]
 
 
-#: The send answers of reference §7.4 in the random mix (CONTRACTS.md ``sim.inject_send_outcome``):
+#: Every kind of send answer in the random mix (``sim.inject_send_outcome``):
 #: (kind, how many sends, whether Meta delivered where either is possible).
 SEND_OUTCOME_MIX: list[tuple[str, int, bool | None]] = [
     ("curl_7", 40, None),  # not sent
@@ -65,11 +65,11 @@ SEND_OUTCOME_MIX: list[tuple[str, int, bool | None]] = [
 
 
 def inject_send_outcomes(sim: WapiFlowSimulator, seed: int = 9) -> str:
-    """Add every §7.4 send answer at random places of the batch; returns which mix ran."""
+    """Add every kind of send answer at random places of the batch; returns which mix ran."""
     rng = random.Random(seed)
     for kind, count, delivered in SEND_OUTCOME_MIX:
         sim.inject_send_outcome(kind, delivered=delivered, times=count, after=rng.randrange(0, ROWS))
-    return "every §7.4 send answer"
+    return "every kind of send answer"
 
 
 def inject_fault_mix(sim: WapiFlowSimulator) -> None:

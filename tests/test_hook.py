@@ -1,4 +1,4 @@
-"""WapiFlowHook against the simulator over real HTTP: every method, every error class, every §7.2 bug."""
+"""WapiFlowHook against the simulator over real HTTP: every method, every error class, every server bug."""
 
 from __future__ import annotations
 

@@ -117,7 +117,7 @@ def test_unknown_conversation_id_is_not_found(sim: WapiFlowSimulator, context: C
         _operator(conversation_id=999, status="DONE").execute(context)
 
 
-# --- the conversation split (reference §7.4, issue 12 point 7) ----------------------------------------
+# --- the conversation split (docs/server-bugs.rst#bug-conversation-split) -----------------------------
 
 
 def test_by_phone_sets_the_conversation_where_replies_arrive(sim: WapiFlowSimulator, context: Context) -> None:

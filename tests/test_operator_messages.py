@@ -134,7 +134,7 @@ def test_send_message_with_a_document_through_a_dag_run(
     assert all(m["media_type"] for m in messages)
 
 
-# --- non-contacts (reference §7.2.2) -------------------------------------------------------------
+# --- non-contacts (docs/server-bugs.rst#bug-not-a-contact) ---------------------------------------
 
 
 def test_non_contacts_are_created_when_names_are_given(wapiflow_connection: WapiFlowSimulator) -> None:

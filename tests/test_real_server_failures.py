@@ -1,5 +1,5 @@
 """
-What the real WapiFlow server does wrong (reference §7.2), each through a real DAG run: a Meta outage in
+What the real WapiFlow server does wrong (docs/server-bugs.rst), each through a real DAG run: a Meta outage in
 the middle of a send, recipients that are not contacts, and the error WapiFlow answers every template send with.
 """
 
@@ -91,7 +91,7 @@ def test_recipients_that_are_not_contacts_are_created_when_named_and_fail_clearl
     assert sim.get_contact("34", mobile(11)) is not None
     assert sim.get_contact("34", mobile(12)) is None  # not created without a name
     assert received(sim) == Counter({mobile(i): 1 for i in (0, 1, 10, 11)})
-    # the real server refused the first send to each new number before sending anything (§7.2.2)
+    # the real server refused the first send to each new number before sending anything (bug-not-a-contact)
     stores = [r for r in sim.requests() if r["path"] == "contact/store"]
     assert len(stores) == 2
 

@@ -1,5 +1,5 @@
 """
-What each WapiFlow answer proves about a send (reference §7.4, issue 12): table-driven through
+What each WapiFlow answer proves about a send (docs/guarantees.rst): table-driven through
 ``unwrap`` for every text, and over real HTTP against the simulator where the point is an HTTP answer,
 counting what reached the customer.
 """
@@ -49,7 +49,7 @@ def outcome_of(request: api.ApiRequest, answer: Answer) -> SendOutcome:
     return SENT
 
 
-# --- §7.4: every exception text of the two send paths --------------------------------------------
+# --- every exception text of the two send paths --------------------------------------------------
 
 NOT_A_CONTACT = (
     "SQLSTATE[23000]: Integrity constraint violation: 1048 Column 'contact_id' cannot be null (Connection: mysql, "

@@ -295,7 +295,8 @@ def test_dag_deferrable_waits_for_the_reply(sim: WapiFlowSimulator, run_dag: Cal
     result = run_dag("conversation_dags.py", dag_id="conversation_approval_deferrable")
     assert result.succeeded, result.task_states
     waited = result.xcoms["wait"]
-    # The split (§7.4): the send opened the API conversation, the reply the account's; the sensor follows the reply.
+    # The conversation split (bug-conversation-split): the send opened the API conversation, the reply the
+    # account's; the sensor follows the reply.
     api_side, conversation = sim.conversations()
     assert (api_side["whatsapp_account_id"], conversation["whatsapp_account_id"]) == (0, 1)
     assert waited["id"] == conversation["id"]

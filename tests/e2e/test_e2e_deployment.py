@@ -177,8 +177,8 @@ def _run_and_check(simulator: WapiFlowSimulator, deployment: AirflowDeployment) 
     assert len(sent_messages) == len(customers)
     assert sorted(m["body_variables"] for m in sent_messages) == sorted([c["firstname"], c["order"]] for c in customers)
     conversation_by_contact = {c["contact_id"]: c for c in simulator.conversations()}
-    # The real server's template endpoint loses the conversation id (reference §4.9 "Source bug"), so the
-    # unpatched simulator returns none; a patched one returns each recipient's conversation.
+    # The real server's template endpoint loses the conversation id (docs/server-bugs.rst, bug-post-send-exception),
+    # so the unpatched simulator returns none; a patched one returns each recipient's conversation.
     expected_ids = [conversation_by_contact[m["contact_id"]]["id"] for m in sent_messages] if simulator.patched else []
     assert sorted(e["conversation_id"] for e in sent["conversation_ids"]) == sorted(expected_ids)
     for phone in phones:
