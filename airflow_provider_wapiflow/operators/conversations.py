@@ -8,17 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_wapiflow.conversations import reply_conversations
-from airflow_provider_wapiflow.exceptions import WapiFlowNotFoundError
-from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
-from airflow_provider_wapiflow.models import ConversationStatus
-from airflow_provider_wapiflow.sensors._conversation_match import (
+from airflow_provider_wapiflow.conversations import (
     ConversationQuery,
     check_target_args,
     fetch_sync,
-    is_templated,
-    parse_settable_status,
+    reply_conversations,
 )
+from airflow_provider_wapiflow.exceptions import WapiFlowNotFoundError
+from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+from airflow_provider_wapiflow.models import ConversationStatus
+from airflow_provider_wapiflow.parsing import is_templated, parse_settable_status
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

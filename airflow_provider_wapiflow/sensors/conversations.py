@@ -17,18 +17,16 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
-from airflow_provider_wapiflow.conversations import public_conversation
-from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError
-from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
-from airflow_provider_wapiflow.sensors._conversation_match import (
+from airflow_provider_wapiflow.conversations import (
     ConversationQuery,
     check_sync,
     check_target_args,
     is_fatal,
-    is_templated,
-    parse_datetime,
-    parse_statuses,
+    public_conversation,
 )
+from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError
+from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+from airflow_provider_wapiflow.parsing import is_templated, parse_datetime, parse_statuses
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

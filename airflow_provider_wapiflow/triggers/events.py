@@ -28,11 +28,11 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_wapiflow.conversations import is_api_conversation, masked_phone_of
+from airflow_provider_wapiflow.conversations import is_api_conversation, is_fatal, masked_phone_of
 from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError, redact
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
 from airflow_provider_wapiflow.models import ConversationStatus
-from airflow_provider_wapiflow.sensors._conversation_match import is_fatal, parse_datetime, parse_status
+from airflow_provider_wapiflow.parsing import parse_datetime, parse_status
 from airflow_provider_wapiflow.triggers.conversations import MAX_BACKOFF, backoff_wait
 
 #: The key of the watermark in the watched asset's state store.
