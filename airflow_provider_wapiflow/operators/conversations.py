@@ -29,8 +29,8 @@ class SetConversationStatusOperator(BaseOperator):
 
     By phone (exact match on country code and number), the conversation where the customer's replies
     arrive is updated — the one agents see in WapiFlow's web inbox (``whatsapp_account_id`` ≠ 0),
-    never the API's own conversation (``whatsapp_account_id`` 0, reference §7.4). With several (one
-    per WhatsApp account), the one with the latest activity. If the contact has no such conversation
+    never the API's own conversation (``whatsapp_account_id`` 0, :ref:`bug-conversation-split`). With
+    several (one per WhatsApp account), the one with the latest activity. If the contact has no such conversation
     (never wrote; only the API conversation exists) the task fails with
     :class:`~airflow_provider_wapiflow.exceptions.WapiFlowNotFoundError`: pass ``conversation_id`` to
     change the API conversation on purpose.

@@ -3,8 +3,8 @@ WapiFlowConversationEventTrigger: WapiFlow conversation activity as Airflow asse
 
 An :class:`~airflow.sdk.AssetWatcher` runs this trigger in the triggerer for as long as a DAG is
 scheduled on its asset; every event it yields becomes an asset event and (usually) a DAG run. It polls
-``inbox/conversation-list`` — the only thing the API shows: no endpoint returns messages (reference
-§4.4, §7.4) — and fires one event per change that matches its filter:
+``inbox/conversation-list`` — the only thing the API shows: no endpoint returns messages — and fires
+one event per change that matches its filter:
 
 * ``activity``: a customer's new message, seen as ``last_message_at`` moving on a conversation where
   replies arrive (``whatsapp_account_id`` ≠ 0). The API conversations (``whatsapp_account_id`` 0),
