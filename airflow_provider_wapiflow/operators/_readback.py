@@ -7,7 +7,8 @@ was stored. The API sends to the contact's *oldest* conversation
 an API send can move that conversation: when it was created by the API (``whatsapp_account_id`` 0),
 since customers' replies go to the conversation of the WhatsApp account. When the contact's oldest
 conversation is the account's own (the customer wrote first), a reply moves it too, so a later
-``last_message_at`` proves nothing and the outcome stays unknown. No move proves nothing either (Meta may have delivered what WapiFlow failed to store).
+``last_message_at`` proves nothing and the outcome stays unknown. No move proves nothing either
+(Meta may have delivered what WapiFlow failed to store).
 """
 
 from __future__ import annotations
