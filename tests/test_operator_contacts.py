@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from support import task_context
 
+from airflow_provider_wapiflow.contacts import ContactRow
 from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError, WapiFlowPlanError
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
 from airflow_provider_wapiflow.models import mask_phone
-from airflow_provider_wapiflow.operators.contacts import ContactRow, UpsertContactsOperator
+from airflow_provider_wapiflow.operators.contacts import UpsertContactsOperator
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_wapiflow.operators._recipients import format_problems, parse_recipients
-from airflow_provider_wapiflow.operators.contacts import ContactRow, parse_row
+from airflow_provider_wapiflow.contacts import ContactRow, parse_row
+from airflow_provider_wapiflow.recipients import format_problems, parse_recipients
 
 
 def test_positions_count_from_1_and_use_the_input_position_of_a_batch() -> None:

@@ -15,7 +15,7 @@ from dag_runs import DagRunResult
 from faults_support import rendered_fields
 
 from airflow_provider_wapiflow.models import mask_phone
-from airflow_provider_wapiflow.operators._recipients import PersonalRows, masked_item
+from airflow_provider_wapiflow.operators._rendered import PersonalRows, masked_item
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
 
 RunDag = Callable[..., DagRunResult]

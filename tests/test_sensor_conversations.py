@@ -493,8 +493,8 @@ def test_replied_after_bad_input_is_named(
 
 
 def test_replied_after_capped_summary_falls_back_to_the_earliest_delivery(sim: WapiFlowSimulator) -> None:
+    from airflow_provider_wapiflow.conversations import DELIVERED_AT_CAP, replied_after_from
     from airflow_provider_wapiflow.models import Phone
-    from airflow_provider_wapiflow.sensors._conversation_match import DELIVERED_AT_CAP, replied_after_from
 
     summary = {
         "delivered_at": {f"k{i}": "2026-11-25T10:00:09Z" for i in range(DELIVERED_AT_CAP)},

@@ -18,7 +18,7 @@ from airflow_provider_wapiflow.exceptions import redact as redact_wapiflow
 from airflow_provider_wapiflow.hooks import endpoints as api
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook, WapiFlowHook
 from airflow_provider_wapiflow.models import check_region
-from airflow_provider_wapiflow.operators._recipients import Recipient, format_problems, parse_recipients
+from airflow_provider_wapiflow.recipients import Recipient, format_problems, parse_recipients
 from airflow_provider_wapiflow.variables import check_variables
 
 if TYPE_CHECKING:

@@ -2,12 +2,13 @@
 Read-back of unknown send outcomes: the conversation list shows whether a send was stored.
 
 A stored send moves ``last_message_at`` of the conversation the API used to the second the message
-was stored (reference §7.4). The API sends to the contact's *oldest* conversation. That move is
-evidence of *sent* only when nothing but an API send can move that conversation: when it was created
-by the API (``whatsapp_account_id`` 0), since customers' replies go to the conversation of the
-WhatsApp account. When the contact's oldest conversation is the account's own (the customer wrote
-first), a reply moves it too, so a later ``last_message_at`` proves nothing and the outcome stays
-unknown. No move proves nothing either (Meta may have delivered what WapiFlow failed to store).
+was stored. The API sends to the contact's *oldest* conversation
+(docs/server-bugs.rst#bug-conversation-split). That move is evidence of *sent* only when nothing but
+an API send can move that conversation: when it was created by the API (``whatsapp_account_id`` 0),
+since customers' replies go to the conversation of the WhatsApp account. When the contact's oldest
+conversation is the account's own (the customer wrote first), a reply moves it too, so a later
+``last_message_at`` proves nothing and the outcome stays unknown. No move proves nothing either
+(Meta may have delivered what WapiFlow failed to store).
 """
 
 from __future__ import annotations

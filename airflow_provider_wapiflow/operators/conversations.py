@@ -8,17 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_wapiflow.conversations import reply_conversations
-from airflow_provider_wapiflow.exceptions import WapiFlowNotFoundError
-from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
-from airflow_provider_wapiflow.models import ConversationStatus
-from airflow_provider_wapiflow.sensors._conversation_match import (
+from airflow_provider_wapiflow.conversations import (
     ConversationQuery,
     check_target_args,
     fetch_sync,
-    is_templated,
-    parse_settable_status,
+    reply_conversations,
 )
+from airflow_provider_wapiflow.exceptions import WapiFlowNotFoundError
+from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+from airflow_provider_wapiflow.models import ConversationStatus
+from airflow_provider_wapiflow.parsing import is_templated, parse_settable_status
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -30,8 +29,8 @@ class SetConversationStatusOperator(BaseOperator):
 
     By phone (exact match on country code and number), the conversation where the customer's replies
     arrive is updated — the one agents see in WapiFlow's web inbox (``whatsapp_account_id`` ≠ 0),
-    never the API's own conversation (``whatsapp_account_id`` 0, reference §7.4). With several (one
-    per WhatsApp account), the one with the latest activity. If the contact has no such conversation
+    never the API's own conversation (``whatsapp_account_id`` 0, :ref:`bug-conversation-split`). With
+    several (one per WhatsApp account), the one with the latest activity. If the contact has no such conversation
     (never wrote; only the API conversation exists) the task fails with
     :class:`~airflow_provider_wapiflow.exceptions.WapiFlowNotFoundError`: pass ``conversation_id`` to
     change the API conversation on purpose.

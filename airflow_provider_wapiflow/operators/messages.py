@@ -53,13 +53,8 @@ from airflow_provider_wapiflow.operators._bulk import (
 from airflow_provider_wapiflow.operators._ledger import INDEX_KEY, DeliveryLedger, History, RunScopedStore
 from airflow_provider_wapiflow.operators._once_per import SENDS_ASSET, OncePerGuard
 from airflow_provider_wapiflow.operators._readback import READ_PAGE_SIZE, sent_at
-from airflow_provider_wapiflow.operators._recipients import (
-    InvalidRecipient,
-    MaskedRenderedFields,
-    Recipient,
-    format_problems,
-    parse_recipients,
-)
+from airflow_provider_wapiflow.operators._rendered import MaskedRenderedFields
+from airflow_provider_wapiflow.recipients import InvalidRecipient, Recipient, format_problems, parse_recipients
 from airflow_provider_wapiflow.variables import FIELDS as VARIABLE_FIELDS
 from airflow_provider_wapiflow.variables import check_variables
 

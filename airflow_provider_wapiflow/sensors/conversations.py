@@ -17,18 +17,16 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
-from airflow_provider_wapiflow.conversations import public_conversation
-from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError
-from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
-from airflow_provider_wapiflow.sensors._conversation_match import (
+from airflow_provider_wapiflow.conversations import (
     ConversationQuery,
     check_sync,
     check_target_args,
     is_fatal,
-    is_templated,
-    parse_datetime,
-    parse_statuses,
+    public_conversation,
 )
+from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError
+from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
+from airflow_provider_wapiflow.parsing import is_templated, parse_datetime, parse_statuses
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -52,8 +50,8 @@ class ConversationSensor(BaseSensorOperator):
     The conversation is found by the contact's phone number (exact match on country code and number)
     or by its id. By phone, only the conversation where replies arrive counts
     (``whatsapp_account_id`` ≠ 0): WapiFlow files the API's own sends under a separate conversation
-    (``whatsapp_account_id`` 0) that never receives a reply (reference §7.4); with several, the first
-    one (latest activity) meeting the conditions. A contact with only the API conversation is "not
+    (``whatsapp_account_id`` 0) that never receives a reply (:ref:`bug-conversation-split`); with
+    several, the first one (latest activity) meeting the conditions. A contact with only the API conversation is "not
     yet". An API-created conversation given by id fails at once: wait by phone. Conditions are ANDed:
 
     * ``statuses``: the conversation's status is one of them;

@@ -13,10 +13,9 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_wapiflow.conversations import public_conversation
+from airflow_provider_wapiflow.conversations import ConversationQuery, check_async, is_fatal, public_conversation
 from airflow_provider_wapiflow.exceptions import WapiFlowError, redact
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
-from airflow_provider_wapiflow.sensors._conversation_match import ConversationQuery, check_async, is_fatal
 
 #: The longest wait between two polls after failures (seconds).
 MAX_BACKOFF = 600.0
@@ -57,7 +56,7 @@ class ConversationTrigger(BaseTrigger):
     :param statuses: status values (ints) the conversation must have; None: any.
     :param updated_after: ISO 8601 time the last message must be later than (whole seconds, UTC).
     :param replied_after: ISO 8601 time the customer must have written after (see
-        :meth:`~airflow_provider_wapiflow.sensors._conversation_match.ConversationQuery.unmet`).
+        :meth:`~airflow_provider_wapiflow.conversations.ConversationQuery.unmet`).
     :param poll_interval: seconds between two checks.
     :param end_time: Unix time at which to give up with a ``"timeout"`` event; None: never.
     :param wapiflow_conn_id: the Airflow connection to WapiFlow.

@@ -3,8 +3,8 @@ WapiFlowConversationEventTrigger: WapiFlow conversation activity as Airflow asse
 
 An :class:`~airflow.sdk.AssetWatcher` runs this trigger in the triggerer for as long as a DAG is
 scheduled on its asset; every event it yields becomes an asset event and (usually) a DAG run. It polls
-``inbox/conversation-list`` — the only thing the API shows: no endpoint returns messages (reference
-§4.4, §7.4) — and fires one event per change that matches its filter:
+``inbox/conversation-list`` — the only thing the API shows: no endpoint returns messages — and fires
+one event per change that matches its filter:
 
 * ``activity``: a customer's new message, seen as ``last_message_at`` moving on a conversation where
   replies arrive (``whatsapp_account_id`` ≠ 0). The API conversations (``whatsapp_account_id`` 0),
@@ -28,11 +28,11 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_wapiflow.conversations import is_api_conversation, masked_phone_of
+from airflow_provider_wapiflow.conversations import is_api_conversation, is_fatal, masked_phone_of
 from airflow_provider_wapiflow.exceptions import WapiFlowError, WapiFlowInputError, redact
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
 from airflow_provider_wapiflow.models import ConversationStatus
-from airflow_provider_wapiflow.sensors._conversation_match import is_fatal, parse_datetime, parse_status
+from airflow_provider_wapiflow.parsing import parse_datetime, parse_status
 from airflow_provider_wapiflow.triggers.conversations import MAX_BACKOFF, backoff_wait
 
 #: The key of the watermark in the watched asset's state store.
