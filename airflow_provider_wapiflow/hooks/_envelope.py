@@ -101,9 +101,16 @@ _REMARK_ERRORS: dict[str, type[WapiFlowError]] = {
     "Unauthorized": WapiFlowAuthError,
 }
 
-#: Key of the data a send returns when WapiFlow's error text proves the message was sent (§7.4): the
-#: hook logs the text once and drops the key.
-SENT_DESPITE_ERROR = "_sent_despite_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Unwrapped:
+    """What :func:`unwrap` returns: the envelope's ``data``, and why a send counted as sent despite an error."""
+
+    data: dict[str, Any]
+    sent_despite_error: str | None = None
+    """The error text that proves the send went out (see docs/server-bugs.rst#bug-post-send-exception);
+    the hook logs it and returns :attr:`data`."""
 
 
 @dataclass(frozen=True)
@@ -370,14 +377,15 @@ def _redirect_error(request: ApiRequest, answer: Answer, place: str = "") -> Wap
     )
 
 
-def unwrap(request: ApiRequest, answer: Answer, *, where: str = "") -> dict[str, Any]:
+def unwrap(request: ApiRequest, answer: Answer, *, where: str = "") -> Unwrapped:
     """
     Return the envelope's ``data`` (``{}`` when absent), or raise the matching :class:`WapiFlowError`.
 
-    A send answered with an error text that proves it was sent (reference §7.4: the post-send
-    exception of every template send, a failed insert of the message row, a failed update of the
-    conversation) returns ``{"conversation_id": None, SENT_DESPITE_ERROR: text}``; the hook logs it.
-    ``where`` (the connection and URL tried) is added to the errors about the Base URL.
+    A send answered with an error text that proves it was sent (the post-send exception of every
+    template send, see docs/server-bugs.rst#bug-post-send-exception; a failed insert of the message
+    row; a failed update of the conversation) returns data ``{"conversation_id": None}`` and the text
+    as :attr:`Unwrapped.sent_despite_error`. ``where`` (the connection and URL tried) is added to the
+    errors about the Base URL.
     """
     place = f" [{where}]" if where else ""
     status = answer.status
@@ -422,7 +430,7 @@ def unwrap(request: ApiRequest, answer: Answer, *, where: str = "") -> dict[str,
     envelope = _parse_json(request, answer)
     state = envelope.get("status")
     if state == "success":
-        return _success_data(request, envelope)
+        return Unwrapped(_success_data(request, envelope))
     if state != "error":
         # Neither of the two values WapiFlow's apiResponse() writes: not WapiFlow's answer as we know it.
         raise _odd_status(request, answer, state)
@@ -430,7 +438,7 @@ def unwrap(request: ApiRequest, answer: Answer, *, where: str = "") -> dict[str,
     messages = _messages(envelope)
     if remark == "exception":
         if request.is_send and send_text_outcome(request, _joined(messages)) is SendOutcome.SENT:
-            return {"conversation_id": None, SENT_DESPITE_ERROR: _joined(messages)}
+            return Unwrapped({"conversation_id": None}, sent_despite_error=_joined(messages))
         raise _exception_error(request, messages, status)
     error_class = _REMARK_ERRORS.get(remark)
     if error_class is None:
