@@ -102,7 +102,6 @@ _REMARK_ERRORS: dict[str, type[WapiFlowError]] = {
 }
 
 
-
 @dataclass(frozen=True, slots=True)
 class Unwrapped:
     """What :func:`unwrap` returns: the envelope's ``data``, and why a send counted as sent despite an error."""
