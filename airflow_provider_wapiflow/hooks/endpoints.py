@@ -189,8 +189,9 @@ def _coordinate(name: str, value: Any, limit: float) -> str:
     A coordinate as WapiFlow must get it: a number in range, written so that PHP reads it as true.
 
     WapiFlow tests ``$request->latitude && $request->longitude``: ``0`` and ``"0"`` are false in PHP
-    and turn the location into an empty text (docs/server-bugs.rst#bug-zero-coordinate), ``"0.0"`` is true. So every coordinate
-    is sent in fixed notation with at least one decimal (7 at most, about 1 cm): ``0`` -> ``"0.0"``.
+    and turn the location into an empty text (docs/server-bugs.rst#bug-zero-coordinate), ``"0.0"`` is
+    true. So every coordinate is sent in fixed notation with at least one decimal (7 at most, about
+    1 cm): ``0`` -> ``"0.0"``.
     """
     if isinstance(value, bool) or value is None:
         raise WapiFlowInputError(f"'{name}' must be a number, got {value!r}")

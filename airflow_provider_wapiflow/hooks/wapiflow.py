@@ -29,8 +29,8 @@ from airflow_provider_wapiflow.hooks import endpoints as api
 from airflow_provider_wapiflow.hooks._clock import ServerClock
 from airflow_provider_wapiflow.hooks._envelope import (
     POST_SEND_EXCEPTION,
-    Unwrapped,
     Answer,
+    Unwrapped,
     connection_error,
     expect_object,
     expect_page,
