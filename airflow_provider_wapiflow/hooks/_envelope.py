@@ -1,9 +1,10 @@
 """
 Turn WapiFlow's answers into data or typed errors (shared by the sync and async hooks).
 
-WapiFlow answers most errors with HTTP 200 and ``"status": "error"`` (reference §1.5), and several of
-its ``exception`` texts are known server bugs with a precise meaning (§7.2). This module is the one
-place that reads them, so that every caller gets data, or an error that says whether a send went out.
+WapiFlow answers most errors with HTTP 200 and ``"status": "error"``, and several of its
+``exception`` texts are known server bugs with a precise meaning (docs/server-bugs.rst). This module
+is the one place that reads them, so that every caller gets data, or an error that says whether a
+send went out.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from airflow_provider_wapiflow.exceptions import (
 )
 from airflow_provider_wapiflow.hooks.endpoints import ApiRequest
 
-#: The exact answer of a successful template send on the real server (reference §7.2.3).
+#: The exact answer of a successful template send on the real server
+#: (docs/server-bugs.rst#bug-post-send-exception).
 POST_SEND_EXCEPTION = "Undefined variable $conversationId"
 
 _NOT_A_CONTACT = re.compile(r"SQLSTATE\[23000\].*'contact_id' cannot be null", re.DOTALL)
@@ -42,8 +44,8 @@ _CONTACT_SEARCH_BUG = re.compile(r"SQLSTATE\[42S22\].*Unknown column 'email'", r
 _WRONG_METHOD = re.compile(r"^The \w+ method is not supported for route")
 _IP_IN_MESSAGE = re.compile(r"\(([^()]*)\)")
 
-# §7.4: SQL errors after Meta accepted the message. Storing it (or updating the conversation) failed,
-# but the customer has it.
+# SQL errors after Meta accepted the message. Storing it (or updating the conversation) failed, but
+# the customer has it.
 _SENT_SQL = (
     re.compile(r"SQLSTATE\[[^\]]*\].*\binsert\s+into\s+[`\"]?messages\b", re.DOTALL | re.IGNORECASE),
     re.compile(
@@ -71,7 +73,7 @@ CURL_CONNECT_PHASE = frozenset(
 _META_REFUSAL_CODE = re.compile(r"^\s*\(#(\d+)\)")
 #: Meta's throughput limits: a refusal (not sent) that a later try may get past.
 _META_RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131048, 131056})
-# §7.4: texts that say the code broke somewhere, possibly after Meta had the message: *unknown*.
+# Texts that say the code broke somewhere, possibly after Meta had the message: *unknown*.
 _UNKNOWN_TEXTS = re.compile(
     r"^\s*(?:"
     r"Message sending failed|Something went wrong|Server Error|SQLSTATE\["
@@ -239,7 +241,7 @@ def _auth_error(request: ApiRequest, answer: Answer, envelope: Mapping[str, Any]
 
 def send_text_outcome(request: ApiRequest, text: str) -> SendOutcome:
     """
-    What an ``exception`` text on a send proves (reference §7.4), as the table in docs/guarantees.rst.
+    What an ``exception`` text on a send proves, as the table in docs/guarantees.rst.
 
     *Not sent* needs positive proof; a text that is not recognised is *unknown*, except on a template
     send, where WapiFlow passes Meta's refusal on as Meta's bare ``error_data.details`` text.
@@ -261,7 +263,7 @@ def send_text_outcome(request: ApiRequest, text: str) -> SendOutcome:
     if _META_REFUSAL_CODE.match(text):
         return SendOutcome.NOT_SENT
     if request.path == _TEMPLATE_SEND:
-        return SendOutcome.NOT_SENT  # Meta's details text (§7.4): Meta refused the template message
+        return SendOutcome.NOT_SENT  # Meta's details text: Meta refused the template message
     return SendOutcome.UNKNOWN
 
 
@@ -305,7 +307,7 @@ def _send_exception_error(request: ApiRequest, text: str, common: dict[str, Any]
 
 
 def _exception_error(request: ApiRequest, messages: list[str], status: int) -> WapiFlowError:
-    """Classify a ``remark: exception`` answer (reference §7.2, §7.4)."""
+    """Classify a ``remark: exception`` answer (docs/server-bugs.rst#bug-not-a-contact, #bug-meta-outage)."""
     text = _joined(messages)
     common: dict[str, Any] = {"remark": "exception", "messages": messages, "http_status": status}
     if _NOT_A_CONTACT.search(text):
