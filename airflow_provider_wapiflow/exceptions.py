@@ -9,11 +9,11 @@ from collections.abc import Sequence
 
 from airflow.sdk.exceptions import AirflowException
 
-# WapiFlow's Meta-outage errors carry its own Meta access token (reference §7.2.4, §7.4). It can come
-# as a query parameter (``access_token=…``), URL-encoded once or twice (``access_token%3D…``), as JSON
-# or a PHP/Python dump (``"access_token": "…"``, also with escaped quotes), or as an
-# ``Authorization: Bearer …`` header echoed in a text. Meta's tokens start with ``EAA``: a bare one is
-# removed too, wherever it stands.
+# WapiFlow's Meta-outage errors carry its own Meta access token (docs/server-bugs.rst#bug-meta-outage).
+# It can come as a query parameter (``access_token=…``), URL-encoded once or twice
+# (``access_token%3D…``), as JSON or a PHP/Python dump (``"access_token": "…"``, also with escaped
+# quotes), or as an ``Authorization: Bearer …`` header echoed in a text. Meta's tokens start with
+# ``EAA``: a bare one is removed too, wherever it stands.
 _TOKEN_CHAR = r"[^\s\"'\\&<>),;}\]]"
 _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(access_token%(?:25)?3D)((?:(?!%(?:25)?26)" + _TOKEN_CHAR + r")+)", re.IGNORECASE), r"\1***"),
@@ -48,7 +48,7 @@ _redacted_cached = functools.lru_cache(maxsize=1024)(_redacted)
 
 
 class SendOutcome(str, enum.Enum):
-    """What a failed request means for a message (DESIGN.md "Retries")."""
+    """What a failed request means for a message (docs/guarantees.rst)."""
 
     SENT = "sent"
     """The message reached WapiFlow and was sent."""
@@ -132,7 +132,7 @@ class WapiFlowNotFoundError(WapiFlowError):
 
 
 class WapiFlowNotAContactError(WapiFlowNotFoundError):
-    """The number is not a WapiFlow contact, so nothing was sent (reference §7.2.2)."""
+    """The number is not a WapiFlow contact, so nothing was sent (docs/server-bugs.rst#bug-not-a-contact)."""
 
 
 class WapiFlowTemplateNotFoundError(WapiFlowInputError, WapiFlowNotFoundError):

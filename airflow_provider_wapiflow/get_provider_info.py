@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-PRODUCTION_BASE_URL = "https://wapiflow.cloud/external-api"
+# Cheap: a table of dataclasses, without the hook and its HTTP libraries.
+from airflow_provider_wapiflow.hooks.connection import EXTRAS, PRODUCTION_BASE_URL
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -70,73 +71,7 @@ def get_provider_info() -> dict[str, Any]:
                         "port": "443",
                     },
                 },
-                "conn-fields": {
-                    "timeout": {
-                        "label": "Timeout (seconds)",
-                        "description": "Seconds to wait for the next bytes of WapiFlow's answer to a read or a "
-                        "contact write. Default 30.",
-                        "schema": {"type": ["number", "null"], "minimum": 1},
-                    },
-                    "send_timeout": {
-                        "label": "Send timeout (seconds)",
-                        "description": "Seconds to wait for the answer to a message send. WapiFlow waits up to "
-                        "30 s for Meta before it answers: keep this above 30, or sends end as 'unknown'. "
-                        "Default 60.",
-                        "schema": {"type": ["number", "null"], "minimum": 1},
-                    },
-                    "deadline": {
-                        "label": "Request deadline (seconds)",
-                        "description": "Longest time one request may take, connect and whole answer, however "
-                        "slowly the server answers. Default 120.",
-                        "schema": {"type": ["number", "null"], "minimum": 1},
-                    },
-                    "max_answer_bytes": {
-                        "label": "Max answer size (bytes)",
-                        "description": "A longer answer is cut off (an error; for a send, 'unknown'). Default "
-                        "16777216 (16 MiB); WapiFlow's largest page of 1,000 contacts is about 1-2 MB.",
-                        "schema": {"type": ["integer", "null"], "minimum": 1024},
-                    },
-                    "scheme": {
-                        "label": "Scheme (http or https)",
-                        "description": "Only for a Base URL given without a scheme (URI-form connections lose "
-                        "it): 'http' for a plain-HTTP test server. Default https.",
-                        "schema": {"type": ["string", "null"], "enum": ["http", "https", None]},
-                    },
-                    "max_retries": {
-                        "label": "Max retries",
-                        "description": "Retries of a request that is safe to repeat (reads, connect "
-                        "failures, HTTP 429 and 503). A send that reached WapiFlow is never retried. "
-                        "Default 5.",
-                        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
-                    },
-                    "backoff_base": {
-                        "label": "Retry backoff base (seconds)",
-                        "description": "First wait between retries, then doubled (with jitter). Default 1.",
-                        "schema": {"type": ["number", "null"], "minimum": 0},
-                    },
-                    "backoff_max": {
-                        "label": "Retry backoff max (seconds)",
-                        "description": "Longest wait between two retries. Default 30.",
-                        "schema": {"type": ["number", "null"], "minimum": 0},
-                    },
-                    "max_retry_after": {
-                        "label": "Max Retry-After (seconds)",
-                        "description": "Longest Retry-After a rate-limited request waits for; a longer "
-                        "one fails the request at once. Default 120.",
-                        "schema": {"type": ["number", "null"], "minimum": 0},
-                    },
-                    "verify_ssl": {
-                        "label": "Verify TLS certificate",
-                        "description": "Turn off only for a test server with a self-signed certificate.",
-                        "schema": {"type": ["boolean", "null"], "default": True},
-                    },
-                    "proxy": {
-                        "label": "Proxy URL",
-                        "description": "HTTPS proxy for calls to WapiFlow, e.g. http://proxy.internal:3128. "
-                        "Remember to whitelist the proxy's public IP in WapiFlow.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                },
+                "conn-fields": {extra.name: extra.form_field() for extra in EXTRAS},
             }
         ],
     }

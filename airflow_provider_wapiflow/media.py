@@ -32,7 +32,7 @@ class MediaRule:
 
 
 _MB = 1024 * 1024
-# WapiFlow's validation rules for each media type; sizes are Laravel kilobytes.
+# WapiFlow's validation rules of send-message and contact/store; sizes are Laravel kilobytes.
 MEDIA_RULES: dict[str, MediaRule] = {
     "image": MediaRule(("jpg", "jpeg", "png"), 5 * _MB),
     "document": MediaRule(("pdf", "doc", "docx"), 100 * _MB),

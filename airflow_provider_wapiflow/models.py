@@ -13,7 +13,7 @@ from airflow_provider_wapiflow.exceptions import WapiFlowInputError
 
 
 class ConversationStatus(enum.IntEnum):
-    """A conversation's status in WapiFlow (reference §3.2)."""
+    """A conversation's status in WapiFlow."""
 
     NONE = 0
     DONE = 1
@@ -24,7 +24,7 @@ class ConversationStatus(enum.IntEnum):
 
 
 class TemplateStatus(enum.IntEnum):
-    """A template's review status (reference §3.3): only approved templates can be sent."""
+    """A template's review status: only approved templates can be sent."""
 
     PENDING = 0
     APPROVED = 1
@@ -33,7 +33,7 @@ class TemplateStatus(enum.IntEnum):
 
 
 class MessageStatus(enum.IntEnum):
-    """A message's delivery status (reference §3.4)."""
+    """A message's delivery status."""
 
     SCHEDULED = 0
     SENT = 1
@@ -78,6 +78,28 @@ def check_region(region: Any) -> str | None:
     if country not in phonenumbers.SUPPORTED_REGIONS:
         raise WapiFlowInputError(f"'default_region' {country!r} is not a country phonenumbers knows")
     return country
+
+
+def phone_fields(mobile_code: Any, mobile: Any, *, hint: bool = True) -> tuple[str, str]:
+    """
+    ``mobile_code`` and ``mobile`` as WapiFlow takes them: digits only, the country code without '+'.
+
+    :param hint: end the error about a ``mobile`` that is not only digits with what it must not hold.
+    :raises WapiFlowInputError: naming the field (the number is masked).
+    """
+    code, number = str(mobile_code if mobile_code is not None else "").strip(), str(mobile or "").strip()
+    if not code:
+        raise WapiFlowInputError("'mobile_code' is required")
+    if code.startswith("+"):
+        raise WapiFlowInputError(f"'mobile_code' {code!r} must be the country code without '+'")
+    if not _DIGITS.match(code):
+        raise WapiFlowInputError(f"'mobile_code' {code!r} must contain digits only")
+    if not number:
+        raise WapiFlowInputError("'mobile' is required")
+    if not _DIGITS.match(number):
+        detail = " (no '+', spaces or dashes)" if hint else ""
+        raise WapiFlowInputError(f"'mobile' {mask_phone(number)} must contain digits only{detail}")
+    return code, number
 
 
 _POSSIBILITY_REASONS = {
@@ -160,13 +182,8 @@ class Phone:
         if mobile_code is None or mobile is None:
             missing = "mobile_code" if mobile_code is None else "mobile"
             raise WapiFlowInputError(f"'{missing}' is missing: give 'phone' (E.164) or 'mobile_code' + 'mobile'")
-        code, number = str(mobile_code).strip(), str(mobile).strip()
-        if code.startswith("+"):
-            raise WapiFlowInputError(f"'mobile_code' {code!r} must be the country code without '+'")
-        if not _DIGITS.match(code):
-            raise WapiFlowInputError(f"'mobile_code' {code!r} must contain digits only")
-        if not _DIGITS.match(number):
-            raise WapiFlowInputError(f"'mobile' {mask_phone(number)} must contain digits only")
+        # Without the hint: a 'phone' may hold spaces and dashes, so the error does not forbid them.
+        code, number = phone_fields(mobile_code, mobile, hint=False)
         return cls._validated(f"+{code}{number}", field="mobile")
 
     @classmethod

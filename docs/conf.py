@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, get_origin
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
@@ -63,6 +63,9 @@ def _public_bases(app: object, name: str, obj: object, options: object, bases: l
     pending = list(bases)
     while pending:
         base = pending.pop(0)
+        base = get_origin(base) or base  # _Endpoints[...], a private generic base
+        if base is Generic:
+            continue
         if base.__name__.startswith("_"):
             pending[:0] = [b for b in base.__bases__ if b is not object]
         elif base not in public:

@@ -51,3 +51,23 @@ async def test_send_message_returns_the_message(wapiflow_connection: WapiFlowSim
         result = await hook.send_message(*SPAIN, message="Pipeline failed")
     assert result["message"]["message"] == "Pipeline failed"
     assert [m["message"] for m in sim.messages(direction="sent")] == ["Pipeline failed"]
+
+
+async def test_aiohttps_own_retry_of_idempotent_requests_is_switched_off(
+    wapiflow_connection: WapiFlowSimulator,
+) -> None:
+    import inspect
+
+    import aiohttp
+
+    # The switch is private: if aiohttp renames it, setting it does nothing and aiohttp silently repeats
+    # a request on a dropped keep-alive connection again. So its existence and its use are checked here.
+    async with aiohttp.ClientSession() as plain:
+        assert plain._retry_connection is True
+    assert "_retry_connection" in aiohttp.ClientSession.ATTRS
+    assert "self._retry_connection and method in IDEMPOTENT_METHODS" in inspect.getsource(
+        aiohttp.ClientSession._request
+    )
+    async with WapiFlowAsyncHook() as hook:
+        session = await hook._get_session()
+        assert session._retry_connection is False

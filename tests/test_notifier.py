@@ -15,6 +15,7 @@ from dag_runs import DagRunResult
 
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError
 from airflow_provider_wapiflow.get_provider_info import get_provider_info
+from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook, WapiFlowHook
 from airflow_provider_wapiflow.notifications.wapiflow import WapiFlowNotifier, default_message
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
 
@@ -210,3 +211,45 @@ def test_default_region_and_number_variables_in_the_notifier(wapiflow_connection
     ).notify({})  # type: ignore[arg-type]
     (alert,) = sim.messages(direction="sent", template_id=template["id"])
     assert alert["body_variables"] == ["12", "9.50"]
+
+
+# --- the notifier closes its HTTP session -----------------------------------------------------------------
+
+
+def test_notify_closes_the_hooks_session(
+    wapiflow_connection: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wapiflow_connection.add_contact("On-call", "Engineer", *ON_CALL)
+    sessions: list[Any] = []
+    call = WapiFlowHook.call
+
+    def spy(hook: WapiFlowHook, request: Any) -> dict[str, Any]:
+        sessions.append(hook.session)
+        return call(hook, request)
+
+    monkeypatch.setattr(WapiFlowHook, "call", spy)
+    notifier = WapiFlowNotifier(recipients="+34699000111", message="disk full")
+    notifier.notify({})  # type: ignore[arg-type]
+    assert len(wapiflow_connection.messages(direction="sent")) == 1
+    (session,) = set(sessions)
+    assert "session" not in notifier.hook.__dict__
+    assert all(not adapter.poolmanager.pools for adapter in session.adapters.values())  # no pooled connection left
+
+
+async def test_async_notify_closes_the_hooks_session(
+    wapiflow_connection: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wapiflow_connection.add_contact("On-call", "Engineer", *ON_CALL)
+    sessions: list[Any] = []
+    call = WapiFlowAsyncHook.call
+
+    async def spy(hook: WapiFlowAsyncHook, request: Any) -> dict[str, Any]:
+        result = await call(hook, request)
+        sessions.append(hook._session)
+        return result
+
+    monkeypatch.setattr(WapiFlowAsyncHook, "call", spy)
+    await WapiFlowNotifier(recipients="+34699000111", message="disk full").async_notify({})  # type: ignore[arg-type]
+    assert len(wapiflow_connection.messages(direction="sent")) == 1
+    (session,) = set(sessions)
+    assert session.closed

@@ -19,7 +19,7 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowServerError,
 )
 from airflow_provider_wapiflow.hooks import endpoints as api
-from airflow_provider_wapiflow.hooks._envelope import CURL_CONNECT_PHASE, SENT_DESPITE_ERROR, Answer, unwrap
+from airflow_provider_wapiflow.hooks._envelope import CURL_CONNECT_PHASE, Answer, Unwrapped, unwrap
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowHook
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
 
@@ -130,10 +130,10 @@ def test_the_connect_phase_curl_codes_are_the_documented_list() -> None:
 
 
 def test_a_sent_error_text_returns_like_a_success() -> None:
-    assert unwrap(TEMPLATE, exception(MESSAGES_INSERT)) == {
-        "conversation_id": None,
-        SENT_DESPITE_ERROR: MESSAGES_INSERT,
-    }
+    assert unwrap(TEMPLATE, exception(MESSAGES_INSERT)) == Unwrapped(
+        {"conversation_id": None},
+        sent_despite_error=MESSAGES_INSERT,
+    )
 
 
 def test_the_curl_28_error_says_meta_may_have_delivered_and_hides_the_token() -> None:
@@ -223,7 +223,7 @@ def test_a_php_500_on_a_send_is_unknown(body: bytes) -> None:
 
 @pytest.mark.parametrize("data", [[], None, "sent", 7, [{"conversation_id": 1}]])
 def test_a_send_success_with_odd_data_is_sent(data: object) -> None:
-    assert unwrap(TEXT, envelope(remark="success", status="success", data=data)) == {}
+    assert unwrap(TEXT, envelope(remark="success", status="success", data=data)).data == {}
 
 
 # --- over real HTTP, counting what reached the customer -------------------------------------------

@@ -1,9 +1,10 @@
 """
 Turn WapiFlow's answers into data or typed errors (shared by the sync and async hooks).
 
-WapiFlow answers most errors with HTTP 200 and ``"status": "error"`` (reference §1.5), and several of
-its ``exception`` texts are known server bugs with a precise meaning (§7.2). This module is the one
-place that reads them, so that every caller gets data, or an error that says whether a send went out.
+WapiFlow answers most errors with HTTP 200 and ``"status": "error"``, and several of its
+``exception`` texts are known server bugs with a precise meaning (docs/server-bugs.rst). This module
+is the one place that reads them, so that every caller gets data, or an error that says whether a
+send went out.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from airflow_provider_wapiflow.exceptions import (
 )
 from airflow_provider_wapiflow.hooks.endpoints import ApiRequest
 
-#: The exact answer of a successful template send on the real server (reference §7.2.3).
+#: The exact answer of a successful template send on the real server
+#: (docs/server-bugs.rst#bug-post-send-exception).
 POST_SEND_EXCEPTION = "Undefined variable $conversationId"
 
 _NOT_A_CONTACT = re.compile(r"SQLSTATE\[23000\].*'contact_id' cannot be null", re.DOTALL)
@@ -42,8 +44,8 @@ _CONTACT_SEARCH_BUG = re.compile(r"SQLSTATE\[42S22\].*Unknown column 'email'", r
 _WRONG_METHOD = re.compile(r"^The \w+ method is not supported for route")
 _IP_IN_MESSAGE = re.compile(r"\(([^()]*)\)")
 
-# §7.4: SQL errors after Meta accepted the message. Storing it (or updating the conversation) failed,
-# but the customer has it.
+# SQL errors after Meta accepted the message. Storing it (or updating the conversation) failed, but
+# the customer has it.
 _SENT_SQL = (
     re.compile(r"SQLSTATE\[[^\]]*\].*\binsert\s+into\s+[`\"]?messages\b", re.DOTALL | re.IGNORECASE),
     re.compile(
@@ -71,7 +73,7 @@ CURL_CONNECT_PHASE = frozenset(
 _META_REFUSAL_CODE = re.compile(r"^\s*\(#(\d+)\)")
 #: Meta's throughput limits: a refusal (not sent) that a later try may get past.
 _META_RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131048, 131056})
-# §7.4: texts that say the code broke somewhere, possibly after Meta had the message: *unknown*.
+# Texts that say the code broke somewhere, possibly after Meta had the message: *unknown*.
 _UNKNOWN_TEXTS = re.compile(
     r"^\s*(?:"
     r"Message sending failed|Something went wrong|Server Error|SQLSTATE\["
@@ -101,9 +103,15 @@ _REMARK_ERRORS: dict[str, type[WapiFlowError]] = {
     "Unauthorized": WapiFlowAuthError,
 }
 
-#: Key of the data a send returns when WapiFlow's error text proves the message was sent (§7.4): the
-#: hook logs the text once and drops the key.
-SENT_DESPITE_ERROR = "_sent_despite_error"
+
+@dataclass(frozen=True, slots=True)
+class Unwrapped:
+    """What :func:`unwrap` returns: the envelope's ``data``, and why a send counted as sent despite an error."""
+
+    data: dict[str, Any]
+    sent_despite_error: str | None = None
+    """The error text that proves the send went out (see docs/server-bugs.rst#bug-post-send-exception);
+    the hook logs it and returns :attr:`data`."""
 
 
 @dataclass(frozen=True)
@@ -233,7 +241,7 @@ def _auth_error(request: ApiRequest, answer: Answer, envelope: Mapping[str, Any]
 
 def send_text_outcome(request: ApiRequest, text: str) -> SendOutcome:
     """
-    What an ``exception`` text on a send proves (reference §7.4), as the table in docs/guarantees.rst.
+    What an ``exception`` text on a send proves, as the table in docs/guarantees.rst.
 
     *Not sent* needs positive proof; a text that is not recognised is *unknown*, except on a template
     send, where WapiFlow passes Meta's refusal on as Meta's bare ``error_data.details`` text.
@@ -255,7 +263,7 @@ def send_text_outcome(request: ApiRequest, text: str) -> SendOutcome:
     if _META_REFUSAL_CODE.match(text):
         return SendOutcome.NOT_SENT
     if request.path == _TEMPLATE_SEND:
-        return SendOutcome.NOT_SENT  # Meta's details text (§7.4): Meta refused the template message
+        return SendOutcome.NOT_SENT  # Meta's details text: Meta refused the template message
     return SendOutcome.UNKNOWN
 
 
@@ -299,7 +307,7 @@ def _send_exception_error(request: ApiRequest, text: str, common: dict[str, Any]
 
 
 def _exception_error(request: ApiRequest, messages: list[str], status: int) -> WapiFlowError:
-    """Classify a ``remark: exception`` answer (reference §7.2, §7.4)."""
+    """Classify a ``remark: exception`` answer (docs/server-bugs.rst#bug-not-a-contact, #bug-meta-outage)."""
     text = _joined(messages)
     common: dict[str, Any] = {"remark": "exception", "messages": messages, "http_status": status}
     if _NOT_A_CONTACT.search(text):
@@ -370,14 +378,15 @@ def _redirect_error(request: ApiRequest, answer: Answer, place: str = "") -> Wap
     )
 
 
-def unwrap(request: ApiRequest, answer: Answer, *, where: str = "") -> dict[str, Any]:
+def unwrap(request: ApiRequest, answer: Answer, *, where: str = "") -> Unwrapped:
     """
     Return the envelope's ``data`` (``{}`` when absent), or raise the matching :class:`WapiFlowError`.
 
-    A send answered with an error text that proves it was sent (reference §7.4: the post-send
-    exception of every template send, a failed insert of the message row, a failed update of the
-    conversation) returns ``{"conversation_id": None, SENT_DESPITE_ERROR: text}``; the hook logs it.
-    ``where`` (the connection and URL tried) is added to the errors about the Base URL.
+    A send answered with an error text that proves it was sent (the post-send exception of every
+    template send, see docs/server-bugs.rst#bug-post-send-exception; a failed insert of the message
+    row; a failed update of the conversation) returns data ``{"conversation_id": None}`` and the text
+    as :attr:`Unwrapped.sent_despite_error`. ``where`` (the connection and URL tried) is added to the
+    errors about the Base URL.
     """
     place = f" [{where}]" if where else ""
     status = answer.status
@@ -422,7 +431,7 @@ def unwrap(request: ApiRequest, answer: Answer, *, where: str = "") -> dict[str,
     envelope = _parse_json(request, answer)
     state = envelope.get("status")
     if state == "success":
-        return _success_data(request, envelope)
+        return Unwrapped(_success_data(request, envelope))
     if state != "error":
         # Neither of the two values WapiFlow's apiResponse() writes: not WapiFlow's answer as we know it.
         raise _odd_status(request, answer, state)
@@ -430,7 +439,7 @@ def unwrap(request: ApiRequest, answer: Answer, *, where: str = "") -> dict[str,
     messages = _messages(envelope)
     if remark == "exception":
         if request.is_send and send_text_outcome(request, _joined(messages)) is SendOutcome.SENT:
-            return {"conversation_id": None, SENT_DESPITE_ERROR: _joined(messages)}
+            return Unwrapped({"conversation_id": None}, sent_despite_error=_joined(messages))
         raise _exception_error(request, messages, status)
     error_class = _REMARK_ERRORS.get(remark)
     if error_class is None:

@@ -10,46 +10,30 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_wapiflow.exceptions import SendOutcome, WapiFlowError, WapiFlowInputError
-from airflow_provider_wapiflow.get_provider_info import PRODUCTION_BASE_URL
+from airflow_provider_wapiflow.hooks.connection import DEFAULTS, EXTRAS, PRODUCTION_BASE_URL
 from airflow_provider_wapiflow.hooks.endpoints import ApiRequest
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-DEFAULTS: dict[str, Any] = {
-    "timeout": 30.0,
-    # WapiFlow gives its call to Meta 30 s (cURL error 28, reference §7.4): a send's answer must be
-    # awaited longer, or the client gives up exactly when the server is about to say what happened.
-    "send_timeout": 60.0,
-    # Connect + the whole answer, whatever the server's pace (a body dripping one byte at a time).
-    "deadline": 120.0,
-    # WapiFlow's largest answer is a page of 1,000 contacts or conversations (about 1-2 MB).
-    "max_answer_bytes": 16 * 1024 * 1024,
-    "scheme": None,
-    "max_retries": 5,
-    "backoff_base": 1.0,
-    "backoff_max": 30.0,
-    "max_retry_after": 120.0,
-    "verify_ssl": True,
-    "proxy": None,
-}
+_TYPES = {extra.name: extra.type for extra in EXTRAS}
 CONNECT_TIMEOUT_MAX = 10.0
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """
-    DESIGN.md "Retries": a request is repeated only when that cannot send anything twice.
+    A request is repeated only when that cannot send anything twice (docs/guarantees.rst, "Retries").
 
     Reads are repeated after any transient failure; writes only when the failure proves WapiFlow did
     not process them (connect failure, 429, 503). Waits grow exponentially with jitter (between half
     and all of the ceiling), and a ``Retry-After`` answer is honoured up to ``max_retry_after``.
     """
 
-    max_retries: int = 5
-    backoff_base: float = 1.0
-    backoff_max: float = 30.0
-    max_retry_after: float = 120.0
+    max_retries: int = DEFAULTS["max_retries"]
+    backoff_base: float = DEFAULTS["backoff_base"]
+    backoff_max: float = DEFAULTS["backoff_max"]
+    max_retry_after: float = DEFAULTS["max_retry_after"]
 
     def should_retry(self, request: ApiRequest, error: WapiFlowError, attempt: int) -> bool:
         if attempt > self.max_retries or not error.retryable:
@@ -192,17 +176,17 @@ def _pick(name: str, overrides: dict[str, Any], extra: dict[str, Any], conn_id: 
 
 
 def _coerce(name: str, value: Any, conn_id: str) -> Any:
-    default = DEFAULTS[name]
+    kind = _TYPES[name]
     try:
-        if isinstance(default, bool):
+        if kind is bool:
             if isinstance(value, str):
                 if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
                     raise ValueError(value)
                 return value.lower() in ("true", "1", "yes")
             return bool(value)
-        if isinstance(default, int):
+        if kind is int:
             return int(value)
-        if isinstance(default, float):
+        if kind is float:
             number = float(value)
             if number < 0:
                 raise ValueError(value)

@@ -1,23 +1,29 @@
 """
-What to send for each WapiFlow endpoint, shared by the sync and the async hook.
+The request of each WapiFlow endpoint: what to send, checked, before anything is sent.
 
-Every builder checks its input and raises :class:`WapiFlowInputError` before any request exists, so
-bad input never reaches WapiFlow. Paths, query names and form field names are the server's own.
+One builder per endpoint returns an :class:`ApiRequest` (method, path, query, form, files). The
+hooks' endpoint methods (:class:`~airflow_provider_wapiflow.hooks.wapiflow.WapiFlowHook` and its async
+twin share one definition) build their request here and send it with the hook's ``call()``; a send
+method is exactly ``call(endpoints.send_message(...))``. The send operators and the notifier build
+every request first, so that bad input of any recipient is refused before the first message goes
+out, then send each one with ``hook.call(request)``: the same code.
+
+Every builder checks its input and raises :class:`~airflow_provider_wapiflow.exceptions.WapiFlowInputError`
+before any request exists, so bad input never reaches WapiFlow. Paths, query names and form field
+names are the server's own.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError
 from airflow_provider_wapiflow.media import MediaFile, MediaSource, load_media
-from airflow_provider_wapiflow.models import ConversationStatus, mask_phone
+from airflow_provider_wapiflow.models import ConversationStatus, phone_fields
 from airflow_provider_wapiflow.variables import check_variables
 
-_DIGITS = re.compile(r"^[0-9]+$")
 #: contact/store and contact/update validate ``firstname`` and ``lastname`` as ``required|string|max:40``.
 NAME_MAX_LENGTH = 40
 #: The validation message of contact/store when the mobile belongs to another contact of the account.
@@ -74,21 +80,12 @@ def _page_params(page: int, per_page: int, search: str | None) -> dict[str, str]
 
 
 def _phone_fields(mobile_code: Any, mobile: Any) -> Form:
-    code, number = str(mobile_code if mobile_code is not None else "").strip(), str(mobile or "").strip()
-    if not code:
-        raise WapiFlowInputError("'mobile_code' is required")
-    if code.startswith("+"):
-        raise WapiFlowInputError(f"'mobile_code' {code!r} must be the country code without '+'")
-    if not _DIGITS.match(code):
-        raise WapiFlowInputError(f"'mobile_code' {code!r} must contain digits only")
-    if not number:
-        raise WapiFlowInputError("'mobile' is required")
-    if not _DIGITS.match(number):
-        raise WapiFlowInputError(f"'mobile' {mask_phone(number)} must contain digits only (no '+', spaces or dashes)")
+    code, number = phone_fields(mobile_code, mobile)
     return [("mobile_code", code), ("mobile", number)]
 
 
 def list_contacts(page: int = 1, per_page: int = 20, search: str | None = None) -> ApiRequest:
+    """contact/list: one page of contacts (``search`` fails on the server: docs/server-bugs.rst#bug-contact-search)."""
     return ApiRequest("GET", "contact/list", params=_page_params(page, per_page, search))
 
 
@@ -125,12 +122,14 @@ def save_contact(
 
 
 def delete_contact(contact_id: int) -> ApiRequest:
+    """contact/delete/{id}."""
     return ApiRequest("DELETE", f"contact/delete/{_id('contact_id', contact_id)}")
 
 
 def list_conversations(
     status: int | None = None, page: int = 1, per_page: int = 20, search: str | None = None
 ) -> ApiRequest:
+    """inbox/conversation-list: one page of conversations, latest message first."""
     params = _page_params(page, per_page, search)
     if status is not None:
         params["status"] = str(int(ConversationStatus(status)))
@@ -138,10 +137,12 @@ def list_conversations(
 
 
 def get_conversation(conversation_id: int) -> ApiRequest:
+    """inbox/conversation-details/{id}: a conversation with its contact and notes."""
     return ApiRequest("GET", f"inbox/conversation-details/{_id('conversation_id', conversation_id)}")
 
 
 def set_conversation_status(conversation_id: int, status: int) -> ApiRequest:
+    """inbox/change-conversation-status/{id}: any :class:`ConversationStatus` but UNREAD."""
     try:
         value = ConversationStatus(status)
     except ValueError:
@@ -156,10 +157,12 @@ def set_conversation_status(conversation_id: int, status: int) -> ApiRequest:
 
 
 def list_templates(page: int = 1, per_page: int = 20) -> ApiRequest:
+    """inbox/template-list: one page of templates, every status."""
     return ApiRequest("GET", "inbox/template-list", params=_page_params(page, per_page, None))
 
 
-def _variables(name: str, values: Sequence[Any] | None) -> Form:
+def _variable_fields(name: str, values: Sequence[Any] | None) -> Form:
+    """The form fields ``name[]`` of checked template variables (see :mod:`~airflow_provider_wapiflow.variables`)."""
     return [(f"{name}[]", text) for text in check_variables(values, name) or ()]
 
 
@@ -171,12 +174,13 @@ def send_template_message(
     body_variables: Sequence[Any] | None = None,
     header_variables: Sequence[Any] | None = None,
 ) -> ApiRequest:
+    """inbox/send-template-message: an approved template, its variables checked (:func:`check_variables`)."""
     form = _phone_fields(mobile_code, mobile)
     form.append(("template_id", _id("template_id", template_id)))
     if from_number:
         form.append(("from_number", str(from_number)))
-    form += _variables("body_variables", body_variables)
-    form += _variables("header_variables", header_variables)
+    form += _variable_fields("body_variables", body_variables)
+    form += _variable_fields("header_variables", header_variables)
     return ApiRequest("POST", "inbox/send-template-message", form=form, is_send=True)
 
 
@@ -185,8 +189,9 @@ def _coordinate(name: str, value: Any, limit: float) -> str:
     A coordinate as WapiFlow must get it: a number in range, written so that PHP reads it as true.
 
     WapiFlow tests ``$request->latitude && $request->longitude``: ``0`` and ``"0"`` are false in PHP
-    and turn the location into an empty text (reference §7.4), ``"0.0"`` is true. So every coordinate
-    is sent in fixed notation with at least one decimal (7 at most, about 1 cm): ``0`` -> ``"0.0"``.
+    and turn the location into an empty text (docs/server-bugs.rst#bug-zero-coordinate), ``"0.0"`` is
+    true. So every coordinate is sent in fixed notation with at least one decimal (7 at most, about
+    1 cm): ``0`` -> ``"0.0"``.
     """
     if isinstance(value, bool) or value is None:
         raise WapiFlowInputError(f"'{name}' must be a number, got {value!r}")
@@ -217,6 +222,7 @@ def send_message(
     cta_url_id: int | None = None,
     interactive_list_id: int | None = None,
 ) -> ApiRequest:
+    """inbox/send-message: a text, one media file, a location, a CTA URL or an interactive list."""
     form = _phone_fields(mobile_code, mobile)
     media = {
         kind: source
@@ -227,7 +233,7 @@ def send_message(
         raise WapiFlowInputError(
             f"one media file per message, got {', '.join(media)}: WapiFlow would silently drop all but one"
         )
-    # WapiFlow's required_if rules accept half a location and send an empty text (reference §7.3).
+    # WapiFlow's required_if rules accept half a location and send an empty text.
     if (latitude is None) != (longitude is None):
         raise WapiFlowInputError("'latitude' and 'longitude' must be given together")
     location: Form = []

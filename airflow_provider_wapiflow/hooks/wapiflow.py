@@ -15,10 +15,10 @@ import os
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote_plus
 
 from airflow.sdk import BaseHook
@@ -29,8 +29,8 @@ from airflow_provider_wapiflow.hooks import endpoints as api
 from airflow_provider_wapiflow.hooks._clock import ServerClock
 from airflow_provider_wapiflow.hooks._envelope import (
     POST_SEND_EXCEPTION,
-    SENT_DESPITE_ERROR,
     Answer,
+    Unwrapped,
     connection_error,
     expect_object,
     expect_page,
@@ -154,10 +154,10 @@ class _WapiFlowHookBase(BaseHook):
             wait,
         )
 
-    def _result(self, request: api.ApiRequest, data: dict[str, Any]) -> dict[str, Any]:
-        text = data.pop(SENT_DESPITE_ERROR, None)
+    def _result(self, request: api.ApiRequest, unwrapped: Unwrapped) -> dict[str, Any]:
+        text = unwrapped.sent_despite_error
         if text is None:
-            return data
+            return unwrapped.data
         if text.strip() == POST_SEND_EXCEPTION:
             if not self._post_send_logged:
                 self._post_send_logged = True
@@ -174,7 +174,7 @@ class _WapiFlowHookBase(BaseHook):
                 request.describe(),
                 "storing the message failed" if "messages" in text else "updating the conversation failed",
             )
-        return data
+        return unwrapped.data
 
     def _log_answer(self, request: api.ApiRequest, status: int | None, started: float) -> None:
         log = self.log
@@ -182,7 +182,201 @@ class _WapiFlowHookBase(BaseHook):
             log.debug("%s -> HTTP %s in %.0f ms", request.describe(), status, (time.monotonic() - started) * 1000)
 
 
-class WapiFlowHook(_WapiFlowHookBase):
+# The return types of the endpoint methods: the values on the sync hook, awaitables of them on the async one.
+_Data = TypeVar("_Data")
+"""What an endpoint method with a result returns: ``dict[str, Any]``, or an awaitable of it."""
+_Done = TypeVar("_Done")
+"""What an endpoint method without a result returns: ``None``, or an awaitable of it."""
+_Items = TypeVar("_Items")
+"""What a list walk returns: ``Iterator[dict[str, Any]]``, or an ``AsyncIterator`` of them."""
+
+
+class _Endpoints(Generic[_Data, _Done, _Items]):
+    """
+    One method per WapiFlow endpoint, written once for both hooks.
+
+    Each builds its request with :mod:`~airflow_provider_wapiflow.hooks.endpoints` (which checks the
+    input) and sends it with the hook's :meth:`call`, the path the operators and the notifier use too.
+    A hook provides the few primitives below, sync or async.
+    """
+
+    def call(self, request: api.ApiRequest) -> _Data:
+        raise NotImplementedError
+
+    def _object(self, request: api.ApiRequest, key: str) -> _Data:
+        """``call``, then the ``key`` object of the data (see :func:`~._envelope.expect_object`)."""
+        raise NotImplementedError
+
+    def _page(self, request: api.ApiRequest, key: str) -> _Data:
+        """``call``, then the ``key`` paginator of the data (see :func:`~._envelope.expect_page`)."""
+        raise NotImplementedError
+
+    def _no_result(self, request: api.ApiRequest) -> _Done:
+        raise NotImplementedError
+
+    def _iter_pages(self, build: Callable[[int], api.ApiRequest], key: str) -> _Items:
+        raise NotImplementedError
+
+    def _choose_template(self, template: int | str, language: int | str | None) -> _Data:
+        raise NotImplementedError
+
+    # --- contacts ---------------------------------------------------------------------------------
+
+    def list_contacts(self, page: int = 1, per_page: int = 20, search: str | None = None) -> _Data:
+        """
+        Return one page of contacts, newest first, as WapiFlow's paginator dict.
+
+        ``search`` fails on the real server (docs/server-bugs.rst#bug-contact-search; raised as
+        :class:`WapiFlowServerError`).
+        """
+        return self._page(api.list_contacts(page, per_page, search), "contacts")
+
+    def iter_contacts(self, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE) -> _Items:
+        """Yield every contact, newest first, reading one page at a time."""
+        return self._iter_pages(lambda page: api.list_contacts(page, per_page, search), "contacts")
+
+    def create_contact(
+        self,
+        firstname: str,
+        lastname: str,
+        mobile_code: str,
+        mobile: str,
+        city: str | None = None,
+        state: str | None = None,
+        post_code: str | None = None,
+        address: str | None = None,
+        profile_image: MediaSource | None = None,
+    ) -> _Data:
+        """Create a contact and return it. A taken mobile raises :class:`WapiFlowValidationError`."""
+        request = api.save_contact(
+            None, firstname, lastname, mobile_code, mobile, city, state, post_code, address, profile_image
+        )
+        return self._object(request, "contact")
+
+    def update_contact(
+        self,
+        contact_id: int,
+        firstname: str,
+        lastname: str,
+        mobile_code: str,
+        mobile: str,
+        city: str | None = None,
+        state: str | None = None,
+        post_code: str | None = None,
+        address: str | None = None,
+        profile_image: MediaSource | None = None,
+    ) -> _Data:
+        """Replace a contact (WapiFlow resets every optional field not sent) and return it."""
+        request = api.save_contact(
+            contact_id, firstname, lastname, mobile_code, mobile, city, state, post_code, address, profile_image
+        )
+        return self._object(request, "contact")
+
+    def delete_contact(self, contact_id: int) -> _Done:
+        """Delete a contact; WapiFlow refuses contacts with messages or blocked ones."""
+        return self._no_result(api.delete_contact(contact_id))
+
+    # --- conversations ----------------------------------------------------------------------------
+
+    def list_conversations(
+        self, status: int | None = None, page: int = 1, per_page: int = 20, search: str | None = None
+    ) -> _Data:
+        """Return one page of conversations (latest message first) as WapiFlow's paginator dict."""
+        return self._page(api.list_conversations(status, page, per_page, search), "conversation")
+
+    def iter_conversations(
+        self, status: int | None = None, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE
+    ) -> _Items:
+        """Yield every conversation matching ``status`` / ``search``, one page at a time."""
+        return self._iter_pages(lambda page: api.list_conversations(status, page, per_page, search), "conversation")
+
+    def get_conversation(self, conversation_id: int) -> _Data:
+        """Return a conversation with its contact and notes."""
+        return self._object(api.get_conversation(conversation_id), "conversation")
+
+    def set_conversation_status(self, conversation_id: int, status: int) -> _Done:
+        """Set a conversation's status: a :class:`ConversationStatus` other than UNREAD."""
+        return self._no_result(api.set_conversation_status(conversation_id, status))
+
+    # --- messages ---------------------------------------------------------------------------------
+
+    def send_message(
+        self,
+        mobile_code: str,
+        mobile: str,
+        message: str | None = None,
+        from_number: str | None = None,
+        image: MediaSource | None = None,
+        document: MediaSource | None = None,
+        video: MediaSource | None = None,
+        audio: MediaSource | None = None,
+        latitude: float | None = None,
+        longitude: float | None = None,
+        cta_url_id: int | None = None,
+        interactive_list_id: int | None = None,
+    ) -> _Data:
+        """
+        Send a free-form message (text, one media file, a location, a CTA URL or a list).
+
+        :return: ``{"conversation_id": …, "message": {…}}``.
+        :raises WapiFlowError: with :attr:`~WapiFlowError.outcome` telling whether it may have been sent.
+        """
+        return self.call(api.send_message(
+            mobile_code, mobile, message, from_number, image, document, video, audio,
+            latitude, longitude, cta_url_id, interactive_list_id,
+        ))  # fmt: skip
+
+    def send_template_message(
+        self,
+        mobile_code: str,
+        mobile: str,
+        template_id: int,
+        from_number: str | None = None,
+        body_variables: Sequence[Any] | None = None,
+        header_variables: Sequence[Any] | None = None,
+    ) -> _Data:
+        """
+        Send an approved template; the variables fill its ``{{n}}`` placeholders in order.
+
+        :return: ``{"conversation_id": int | None}``: None when WapiFlow answered with its known
+            post-send error, which means the message was sent (docs/server-bugs.rst#bug-post-send-exception).
+        :raises WapiFlowError: with :attr:`~WapiFlowError.outcome` telling whether it may have been sent.
+        """
+        return self.call(
+            api.send_template_message(mobile_code, mobile, template_id, from_number, body_variables, header_variables)
+        )
+
+    # --- templates --------------------------------------------------------------------------------
+
+    def list_templates(self, page: int = 1, per_page: int = 20) -> _Data:
+        """Return one page of templates, every status, as WapiFlow's paginator dict."""
+        return self._page(api.list_templates(page, per_page), "templates")
+
+    def iter_templates(self, per_page: int = DEFAULT_PAGE_SIZE) -> _Items:
+        """Yield every template of the account, whatever its status."""
+        return self._iter_pages(lambda page: api.list_templates(page, per_page), "templates")
+
+    def get_template(self, template: int | str, *, language: int | str | None = None) -> _Data:
+        """
+        Find a template, whatever its status: never a guess (see :mod:`~airflow_provider_wapiflow.hooks._templates`).
+
+        :param template: an ``int`` (or ``"id:7"``) is an id, any other string a name (``"2"`` is the
+            template *named* 2). An id stops reading at its page; a name reads the whole list.
+        :param language: narrows templates of the same name: a ``language_id``, or a language code
+            where WapiFlow's templates carry one.
+        :raises WapiFlowInputError: unknown (listing the approved templates and the closest name, as
+            :class:`WapiFlowTemplateNotFoundError`, also a :class:`WapiFlowNotFoundError`) or ambiguous
+            (listing the candidates), before any send.
+        """
+        return self._choose_template(template, language)
+
+
+def _template_pages() -> PageWalk:
+    """The walk over the template list that :meth:`_Endpoints.get_template` reads, on either hook."""
+    return PageWalk(lambda page: api.list_templates(page, DEFAULT_PAGE_SIZE), "templates")
+
+
+class WapiFlowHook(_WapiFlowHookBase, _Endpoints[dict[str, Any], None, Iterator[dict[str, Any]]]):
     """
     Talk to the WapiFlow external API.
 
@@ -346,166 +540,11 @@ class WapiFlowHook(_WapiFlowHookBase):
     def _page(self, request: api.ApiRequest, key: str) -> dict[str, Any]:
         return expect_page(request, self.call(request), key)
 
-    # --- contacts ---------------------------------------------------------------------------------
+    def _no_result(self, request: api.ApiRequest) -> None:
+        self.call(request)
 
-    def list_contacts(self, page: int = 1, per_page: int = 20, search: str | None = None) -> dict[str, Any]:
-        """
-        Return one page of contacts, newest first, as WapiFlow's paginator dict.
-
-        ``search`` fails on the real server (a known bug, raised as :class:`WapiFlowServerError`).
-        """
-        return self._page(api.list_contacts(page, per_page, search), "contacts")
-
-    def iter_contacts(self, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE) -> Iterator[dict[str, Any]]:
-        """Yield every contact, newest first, reading one page at a time."""
-        return self._iter_pages(lambda page: api.list_contacts(page, per_page, search), "contacts")
-
-    def create_contact(
-        self,
-        firstname: str,
-        lastname: str,
-        mobile_code: str,
-        mobile: str,
-        city: str | None = None,
-        state: str | None = None,
-        post_code: str | None = None,
-        address: str | None = None,
-        profile_image: MediaSource | None = None,
-    ) -> dict[str, Any]:
-        """Create a contact and return it. A taken mobile raises :class:`WapiFlowValidationError`."""
-        request = api.save_contact(
-            None, firstname, lastname, mobile_code, mobile, city, state, post_code, address, profile_image
-        )
-        return self._object(request, "contact")
-
-    def update_contact(
-        self,
-        contact_id: int,
-        firstname: str,
-        lastname: str,
-        mobile_code: str,
-        mobile: str,
-        city: str | None = None,
-        state: str | None = None,
-        post_code: str | None = None,
-        address: str | None = None,
-        profile_image: MediaSource | None = None,
-    ) -> dict[str, Any]:
-        """Replace a contact (WapiFlow resets every optional field not sent) and return it."""
-        request = api.save_contact(
-            contact_id,
-            firstname,
-            lastname,
-            mobile_code,
-            mobile,
-            city,
-            state,
-            post_code,
-            address,
-            profile_image,
-        )
-        return self._object(request, "contact")
-
-    def delete_contact(self, contact_id: int) -> None:
-        """Delete a contact; WapiFlow refuses contacts with messages or blocked ones."""
-        self.call(api.delete_contact(contact_id))
-
-    # --- conversations ----------------------------------------------------------------------------
-
-    def list_conversations(
-        self, status: int | None = None, page: int = 1, per_page: int = 20, search: str | None = None
-    ) -> dict[str, Any]:
-        """Return one page of conversations (latest message first) as WapiFlow's paginator dict."""
-        return self._page(api.list_conversations(status, page, per_page, search), "conversation")
-
-    def iter_conversations(
-        self, status: int | None = None, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE
-    ) -> Iterator[dict[str, Any]]:
-        """Yield every conversation matching ``status`` / ``search``, one page at a time."""
-        return self._iter_pages(lambda page: api.list_conversations(status, page, per_page, search), "conversation")
-
-    def get_conversation(self, conversation_id: int) -> dict[str, Any]:
-        """Return a conversation with its contact and notes."""
-        return self._object(api.get_conversation(conversation_id), "conversation")
-
-    def set_conversation_status(self, conversation_id: int, status: int) -> None:
-        """Set a conversation's status: a :class:`ConversationStatus` other than UNREAD."""
-        self.call(api.set_conversation_status(conversation_id, status))
-
-    # --- messages ---------------------------------------------------------------------------------
-
-    def send_message(
-        self,
-        mobile_code: str,
-        mobile: str,
-        message: str | None = None,
-        from_number: str | None = None,
-        image: MediaSource | None = None,
-        document: MediaSource | None = None,
-        video: MediaSource | None = None,
-        audio: MediaSource | None = None,
-        latitude: float | None = None,
-        longitude: float | None = None,
-        cta_url_id: int | None = None,
-        interactive_list_id: int | None = None,
-    ) -> dict[str, Any]:
-        """
-        Send a free-form message (text, one media file, a location, a CTA URL or a list).
-
-        :return: ``{"conversation_id": …, "message": {…}}``.
-        :raises WapiFlowError: with :attr:`~WapiFlowError.outcome` telling whether it may have been sent.
-        """
-        request = api.send_message(
-            mobile_code, mobile, message, from_number, image, document, video, audio,
-            latitude, longitude, cta_url_id, interactive_list_id,
-        )  # fmt: skip
-        return self.call(request)
-
-    def send_template_message(
-        self,
-        mobile_code: str,
-        mobile: str,
-        template_id: int,
-        from_number: str | None = None,
-        body_variables: Sequence[Any] | None = None,
-        header_variables: Sequence[Any] | None = None,
-    ) -> dict[str, Any]:
-        """
-        Send an approved template; the variables fill its ``{{n}}`` placeholders in order.
-
-        :return: ``{"conversation_id": int | None}``: None when WapiFlow answered with its known
-            post-send error, which means the message was sent.
-        :raises WapiFlowError: with :attr:`~WapiFlowError.outcome` telling whether it may have been sent.
-        """
-        request = api.send_template_message(
-            mobile_code, mobile, template_id, from_number, body_variables, header_variables
-        )
-        return self.call(request)
-
-    # --- templates --------------------------------------------------------------------------------
-
-    def list_templates(self, page: int = 1, per_page: int = 20) -> dict[str, Any]:
-        """Return one page of templates, every status, as WapiFlow's paginator dict."""
-        return self._page(api.list_templates(page, per_page), "templates")
-
-    def iter_templates(self, per_page: int = DEFAULT_PAGE_SIZE) -> Iterator[dict[str, Any]]:
-        """Yield every template of the account, whatever its status."""
-        return self._iter_pages(lambda page: api.list_templates(page, per_page), "templates")
-
-    def get_template(self, template: int | str, *, language: int | str | None = None) -> dict[str, Any]:
-        """
-        Find a template, whatever its status: never a guess (see :mod:`~airflow_provider_wapiflow.hooks._templates`).
-
-        :param template: an ``int`` (or ``"id:7"``) is an id, any other string a name (``"2"`` is the
-            template *named* 2). An id stops reading at its page; a name reads the whole list.
-        :param language: narrows templates of the same name: a ``language_id``, or a language code
-            where WapiFlow's templates carry one.
-        :raises WapiFlowInputError: unknown (listing the approved templates and the closest name, as
-            :class:`WapiFlowTemplateNotFoundError`, also a :class:`WapiFlowNotFoundError`) or ambiguous
-            (listing the candidates), before any send.
-        """
-        choice = TemplateChoice(template, language)
-        walk = PageWalk(lambda page: api.list_templates(page, DEFAULT_PAGE_SIZE), "templates")
+    def _choose_template(self, template: int | str, language: int | str | None) -> dict[str, Any]:
+        choice, walk = TemplateChoice(template, language), _template_pages()
         while not walk.done:
             request = walk.request()
             if choice.offer(walk.accept(request, self.call(request))):
@@ -636,12 +675,16 @@ def _urlencoded(form: Sequence[tuple[str, str]]) -> str:
     )
 
 
-class WapiFlowAsyncHook(_WapiFlowHookBase):
+class WapiFlowAsyncHook(
+    _WapiFlowHookBase,
+    _Endpoints[Awaitable[dict[str, Any]], Awaitable[None], AsyncIterator[dict[str, Any]]],
+):
     """
-    The async twin of :class:`WapiFlowHook` (aiohttp) for triggers and async notifiers.
+    The async twin of :class:`WapiFlowHook` (aiohttp) for triggers, the bulk operators and async notifiers.
 
-    Same connection, settings, envelope handling and retry policy; reads and sends only.
-    Use it as an async context manager, or call :meth:`close`.
+    Same connection, settings, envelope handling, retry policy and endpoint methods (which return
+    awaitables here; ``iter_*`` return async iterators). Use it as an async context manager, or call
+    :meth:`close`.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -778,48 +821,14 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
                 await asyncio.sleep(wait)
                 attempt += 1
 
-    def iter_contacts(
-        self, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE
-    ) -> AsyncIterator[dict[str, Any]]:
-        return self._iter_pages(lambda page: api.list_contacts(page, per_page, search), "contacts")
+    async def _object(self, request: api.ApiRequest, key: str) -> dict[str, Any]:
+        return expect_object(request, await self.call(request), key)
 
-    async def create_contact(
-        self,
-        firstname: str,
-        lastname: str,
-        mobile_code: str,
-        mobile: str,
-        city: str | None = None,
-        state: str | None = None,
-        post_code: str | None = None,
-        address: str | None = None,
-    ) -> dict[str, Any]:
-        request = api.save_contact(None, firstname, lastname, mobile_code, mobile, city, state, post_code, address)
-        return expect_object(request, await self.call(request), "contact")
+    async def _page(self, request: api.ApiRequest, key: str) -> dict[str, Any]:
+        return expect_page(request, await self.call(request), key)
 
-    async def update_contact(
-        self,
-        contact_id: int,
-        firstname: str,
-        lastname: str,
-        mobile_code: str,
-        mobile: str,
-        city: str | None = None,
-        state: str | None = None,
-        post_code: str | None = None,
-        address: str | None = None,
-    ) -> dict[str, Any]:
-        request = api.save_contact(
-            contact_id, firstname, lastname, mobile_code, mobile, city, state, post_code, address
-        )
-        return expect_object(request, await self.call(request), "contact")
-
-    async def list_conversations(
-        self, status: int | None = None, page: int = 1, per_page: int = 20, search: str | None = None
-    ) -> dict[str, Any]:
-        return expect_page(
-            request := api.list_conversations(status, page, per_page, search), await self.call(request), "conversation"
-        )
+    async def _no_result(self, request: api.ApiRequest) -> None:
+        await self.call(request)
 
     async def _iter_pages(self, build: Callable[[int], api.ApiRequest], key: str) -> AsyncIterator[dict[str, Any]]:
         walk = PageWalk(build, key)
@@ -828,48 +837,10 @@ class WapiFlowAsyncHook(_WapiFlowHookBase):
             for item in walk.accept(request, await self.call(request)):
                 yield item
 
-    def iter_conversations(
-        self, status: int | None = None, search: str | None = None, per_page: int = DEFAULT_PAGE_SIZE
-    ) -> AsyncIterator[dict[str, Any]]:
-        return self._iter_pages(lambda page: api.list_conversations(status, page, per_page, search), "conversation")
-
-    async def get_conversation(self, conversation_id: int) -> dict[str, Any]:
-        request = api.get_conversation(conversation_id)
-        return expect_object(request, await self.call(request), "conversation")
-
-    async def list_templates(self, page: int = 1, per_page: int = 20) -> dict[str, Any]:
-        request = api.list_templates(page, per_page)
-        return expect_page(request, await self.call(request), "templates")
-
-    async def get_template(self, template: int | str, *, language: int | str | None = None) -> dict[str, Any]:
-        """As :meth:`WapiFlowHook.get_template`: the same choice, reading the same pages."""
-        choice = TemplateChoice(template, language)
-        walk = PageWalk(lambda page: api.list_templates(page, DEFAULT_PAGE_SIZE), "templates")
+    async def _choose_template(self, template: int | str, language: int | str | None) -> dict[str, Any]:
+        choice, walk = TemplateChoice(template, language), _template_pages()
         while not walk.done:
             request = walk.request()
             if choice.offer(walk.accept(request, await self.call(request))):
                 break
         return choice.result()
-
-    async def send_message(
-        self,
-        mobile_code: str,
-        mobile: str,
-        message: str | None = None,
-        from_number: str | None = None,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        return await self.call(api.send_message(mobile_code, mobile, message, from_number, **kwargs))
-
-    async def send_template_message(
-        self,
-        mobile_code: str,
-        mobile: str,
-        template_id: int,
-        from_number: str | None = None,
-        body_variables: Sequence[Any] | None = None,
-        header_variables: Sequence[Any] | None = None,
-    ) -> dict[str, Any]:
-        return await self.call(
-            api.send_template_message(mobile_code, mobile, template_id, from_number, body_variables, header_variables)
-        )

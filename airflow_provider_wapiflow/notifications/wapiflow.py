@@ -135,7 +135,8 @@ class WapiFlowNotifier(BaseNotifier):
         text = redact_secrets(str(self.message).strip() if given else default_message(context))
         return text if len(text) <= MAX_MESSAGE_LENGTH else text[: MAX_MESSAGE_LENGTH - 1] + "…"
 
-    def _variables(self, name: str) -> list[str] | None:
+    def _redacted_variables(self, name: str) -> list[str] | None:
+        """The template variables ``name``, checked and without secrets."""
         checked = check_variables(getattr(self, name), name)
         return None if checked is None else [redact_secrets(value) for value in checked]
 
@@ -143,7 +144,7 @@ class WapiFlowNotifier(BaseNotifier):
         """Check everything that needs no request; return the recipients and the alert's text."""
         recipients = self._recipients()
         if self.template is not None:
-            self._checked = {name: self._variables(name) for name in ("body_variables", "header_variables")}
+            self._checked = {name: self._redacted_variables(name) for name in ("body_variables", "header_variables")}
         return recipients, self._text(context)
 
     def _requests(self, recipients: list[Recipient], text: str, template_id: int | None) -> list[api.ApiRequest]:
@@ -191,6 +192,12 @@ class WapiFlowNotifier(BaseNotifier):
 
     def notify(self, context: Context) -> None:
         """Send the notification; log at error level (and call ``fallback``), never raise, when it fails."""
+        try:
+            self._notify(context)
+        finally:
+            self.hook.close()  # a callback's process may live on (DAG processor): no idle connections kept
+
+    def _notify(self, context: Context) -> None:
         try:
             recipients, text = self._plan(context)
             template_id = (
