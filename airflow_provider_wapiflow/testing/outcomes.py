@@ -1,7 +1,7 @@
 """How a send ends at WapiFlow's call to Meta, and what reached the customer's phone.
 
 ``SendOutcome`` rules (``WapiFlowSimulator.inject_send_outcome``) make the next sends end at one of the
-throw sites of the two send paths (reference §7.4), with the exact text the real server answers and
+throw sites of the two send paths, with the exact text the real server answers and
 its side effects: whether Meta delivered, whether the message row is stored, whether the
 conversation's ``last_message_at`` moves. ``DeliveryLog`` is the customer's side: every message that
 reached a phone, whether or not WapiFlow stored it. No Starlette import here.
@@ -117,7 +117,8 @@ class SendOutcome:
     def text(self, route: str, url: str, token: str) -> str:
         """The ``exception`` text the real server answers on ``route`` (not for the SQL and 500 kinds)."""
         if self.kind in CURL_TEXTS:
-            # The template path logs the Graph URL with the token in its query string (§7.2.4).
+            # The template path logs the Graph URL with the token in its query string
+            # (docs/server-bugs.rst#bug-meta-outage).
             where = f"{url}?access_token={token}" if route == "template" else url
             return f"{CURL_TEXTS[self.kind]} {CURL_DOCS} for {where}"
         if self.kind == "meta_rejection":
