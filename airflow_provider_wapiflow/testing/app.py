@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -49,6 +50,9 @@ USER_INACTIVE = (
     "The credentials provided do not match the ones associated with this user in our records. "
     "Please verify the credentials and try again."
 )
+URLENCODED = "application/x-www-form-urlencoded"
+FORM_MAX_FIELDS = 10000
+FORM_MAX_FIELD_BYTES = 1024 * 1024  # Starlette's max_part_size
 HOLD_ATTRIBUTE = "wapiflow_hold_seconds"
 """Seconds an answer waits before it leaves (a send outcome's ``delay``, e.g. a real 30 s cURL 28)."""
 
@@ -244,8 +248,13 @@ class WapiFlowApp:
         elif request.method not in ("GET", "HEAD") and content_type.startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")
         ):
+            if content_type.split(";", 1)[0].strip(" \t") == URLENCODED:
+                # What every bulk send posts: parsed here in one pass rather than by Starlette's form
+                # parser (same fields), which took a fifth of the simulator's time per request.
+                body = php_array_from_pairs(_urlencoded_fields(await request.body()) or [])
+                return self._merge(query, body, files)
             try:
-                form = await request.form(max_files=100, max_fields=10000)
+                form = await request.form(max_files=100, max_fields=FORM_MAX_FIELDS)
             except Exception:  # a malformed body: PHP would just see no fields
                 form = None
             text_pairs: list[tuple[str, Any]] = []
@@ -260,6 +269,10 @@ class WapiFlowApp:
                     text_pairs.append((key, value))
             body = php_array_from_pairs(text_pairs)
             files = php_array_from_pairs(file_pairs)
+        return self._merge(query, body, files)
+
+    @staticmethod
+    def _merge(query: dict[str, Any], body: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
         merged = normalise_input(query)
         merged.update(normalise_input(body))
         merged.update(files)
@@ -337,6 +350,24 @@ class WapiFlowApp:
 def _sql_equal(given: Any, expected: str) -> bool:
     """MySQL's default collation: case-insensitive, trailing spaces ignored."""
     return php_str(given).rstrip(" ").casefold() == expected.rstrip(" ").casefold()
+
+
+def _urlencoded_fields(body: bytes) -> list[tuple[str, str]] | None:
+    """An ``application/x-www-form-urlencoded`` body as Starlette's form parser reads it.
+
+    ``&`` separates fields, empty ones are skipped, a field without ``=`` has an empty value, names and
+    values are ``unquote_plus``-ed from latin-1. Starlette's limits make the whole form unreadable
+    (None): more than ``FORM_MAX_FIELDS`` fields, or a field whose raw name and value exceed 1 MiB.
+    """
+    pairs: list[tuple[str, str]] = []
+    for field in body.split(b"&"):
+        if not field:
+            continue
+        name, _, value = field.partition(b"=")
+        if len(name) + len(value) > FORM_MAX_FIELD_BYTES:
+            return None
+        pairs.append((unquote_plus(name.decode("latin-1")), unquote_plus(value.decode("latin-1"))))
+    return pairs if len(pairs) <= FORM_MAX_FIELDS else None
 
 
 def _loggable(inp: dict[str, Any]) -> dict[str, Any]:

@@ -211,7 +211,8 @@ class DeliveryLog:
         message_id: int | None = None,
         whatsapp_message_id: str | None = None,
         location: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> None:
+        # Called on every send: no copy of the entry is returned (snapshot() copies what it hands out).
         entry: dict[str, Any] = {
             "mobile_code": mobile_code,
             "mobile": mobile,
@@ -229,7 +230,6 @@ class DeliveryLog:
         }
         with self._lock:
             self._entries.append(entry)
-        return copy.deepcopy(entry)
 
     def snapshot(self, mobile_code: str | None = None, mobile: str | None = None) -> list[dict[str, Any]]:
         """Copies, arrival order; ``mobile`` matches the national number, code + number or E.164."""
