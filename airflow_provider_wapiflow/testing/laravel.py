@@ -3,8 +3,8 @@
 Pure functions with no HTTP and no third-party imports: PHP truthiness and loose comparison, the
 request-input normalisation (TrimStrings, ConvertEmptyStringsToNull, ``a[]=`` form arrays), the
 validator subset the controllers use (with the app's Laravel-8-style wording), the
-``LengthAwarePaginator`` dict, MySQL's ``LIKE`` and string-to-number comparisons, and the JSON
-encoding of ``JsonResponse``.
+``LengthAwarePaginator`` dict, MySQL's ``LIKE`` and string-to-number comparisons, the JSON
+encoding of ``JsonResponse`` and Laravel's stock error pages.
 """
 
 from __future__ import annotations
@@ -506,3 +506,35 @@ def encode_json(payload: Any) -> bytes:
     text = json.dumps(payload, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
     # "/" only ever appears inside JSON strings, so a plain replace is safe.
     return text.replace("/", "\\/").encode("ascii")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Error pages
+# ---------------------------------------------------------------------------------------------------
+
+
+def laravel_error_page(status: int, title: str) -> str:
+    """Laravel's stock HTML error page (what a PHP error or an unknown non-API route answers)."""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+    <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{title}</title>
+    </head>
+    <body class="antialiased">
+        <div class="relative flex items-top justify-center min-h-screen sm:items-center sm:pt-0">
+            <div class="max-w-xl mx-auto sm:px-6 lg:px-8">
+                <div class="flex items-center pt-8 sm:justify-start sm:pt-0">
+                    <div class="px-4 text-lg text-gray-500 border-r border-gray-400 tracking-wider">{status}</div>
+                    <div class="ml-4 text-lg text-gray-500 uppercase tracking-wider">{title}</div>
+                </div>
+            </div>
+        </div>
+    </body>
+</html>
+"""
+
+
+NOT_FOUND_PAGE = laravel_error_page(404, "Not Found")
+SERVER_ERROR_PAGE = laravel_error_page(500, "Server Error")

@@ -1,7 +1,7 @@
 """How a send ends at WapiFlow's call to Meta, and what reached the customer's phone.
 
 ``SendOutcome`` rules (``WapiFlowSimulator.inject_send_outcome``) make the next sends end at one of the
-throw sites of the two send paths (reference §7.4), with the exact text the real server answers and
+throw sites of the two send paths, with the exact text the real server answers and
 its side effects: whether Meta delivered, whether the message row is stored, whether the
 conversation's ``last_message_at`` moves. ``DeliveryLog`` is the customer's side: every message that
 reached a phone, whether or not WapiFlow stored it. No Starlette import here.
@@ -117,7 +117,8 @@ class SendOutcome:
     def text(self, route: str, url: str, token: str) -> str:
         """The ``exception`` text the real server answers on ``route`` (not for the SQL and 500 kinds)."""
         if self.kind in CURL_TEXTS:
-            # The template path logs the Graph URL with the token in its query string (§7.2.4).
+            # The template path logs the Graph URL with the token in its query string
+            # (docs/server-bugs.rst#bug-meta-outage).
             where = f"{url}?access_token={token}" if route == "template" else url
             return f"{CURL_TEXTS[self.kind]} {CURL_DOCS} for {where}"
         if self.kind == "meta_rejection":
@@ -210,7 +211,8 @@ class DeliveryLog:
         message_id: int | None = None,
         whatsapp_message_id: str | None = None,
         location: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> None:
+        # Called on every send: no copy of the entry is returned (snapshot() copies what it hands out).
         entry: dict[str, Any] = {
             "mobile_code": mobile_code,
             "mobile": mobile,
@@ -228,7 +230,6 @@ class DeliveryLog:
         }
         with self._lock:
             self._entries.append(entry)
-        return copy.deepcopy(entry)
 
     def snapshot(self, mobile_code: str | None = None, mobile: str | None = None) -> list[dict[str, Any]]:
         """Copies, arrival order; ``mobile`` matches the national number, code + number or E.164."""

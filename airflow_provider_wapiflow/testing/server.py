@@ -22,6 +22,7 @@ from airflow_provider_wapiflow.testing.faults import (
     api_path,
 )
 from airflow_provider_wapiflow.testing.outcomes import DeliveryLog, SendOutcome, SendOutcomeRegistry
+from airflow_provider_wapiflow.testing.serializers import contact_dict, conversation_dict, message_inspect_dict
 from airflow_provider_wapiflow.testing.state import (
     CONVERSATION_STATUSES,
     MESSAGE_RECEIVED,
@@ -42,15 +43,15 @@ DEFAULT_CONNECTION_EXTRA: dict[str, Any] = {"timeout": 10, "max_retries": 3, "ba
 
 
 class WapiFlowSimulator:
-    """A real HTTP server on loopback that behaves like WapiFlow's external API (reference sections 1 to 7).
+    """A real HTTP server on loopback that behaves like WapiFlow's external API.
 
-    By default it is the *real* server, bugs of reference §7.2 included; ``patched=True`` models a
+    By default it is the *real* server, its bugs included (docs/server-bugs.rst); ``patched=True`` models a
     server where contact search works, unknown numbers are auto-created, a template send answers
     ``template_sent`` with its conversation id, and failed sends leave no empty conversation behind.
 
     What reached customers' phones is kept apart from what WapiFlow stored: ``deliveries()`` and
     ``delivery_counts()``. ``inject`` puts faults between the client and WapiFlow,
-    ``inject_send_outcome`` makes sends end at one of the server's own throw sites (reference §7.4),
+    ``inject_send_outcome`` makes sends end at one of the server's own throw sites,
     ``storm`` and ``rate_limit`` answer 429 before processing. Admin endpoints under ``/_simulator/``
     (``POST /_simulator/reply``, ``GET /_simulator/deliveries``, ``GET /_simulator/messages``) serve
     the command line.
@@ -242,7 +243,8 @@ class WapiFlowSimulator:
 
     @property
     def meta_access_token(self) -> str:
-        """WapiFlow's Meta token, which the real server leaks in Meta-outage errors (§7.2.4)."""
+        """WapiFlow's Meta token, which the real server leaks in Meta-outage errors
+        (docs/server-bugs.rst#bug-meta-outage)."""
         return self.config.meta_access_token
 
     @property
@@ -377,13 +379,13 @@ class WapiFlowSimulator:
                 address=address,
                 is_blocked=is_blocked,
             )
-            return self.state.contact_dict(contact, self._site())
+            return contact_dict(self.state, contact, self._site())
 
     def seed_contacts(self, count: int, mobile_code: str = "34", first_mobile: int = 600000001) -> list[dict[str, Any]]:
         """Create ``count`` contacts with generated names and consecutive numbers."""
         with self.state.lock:
             site = self._site()
-            return [self.state.contact_dict(c, site) for c in self._seed(count, mobile_code, first_mobile)]
+            return [contact_dict(self.state, c, site) for c in self._seed(count, mobile_code, first_mobile)]
 
     def bulk_seed_contacts(self, count: int, mobile_code: str = "34", first_mobile: int = 600000001) -> int:
         """:meth:`seed_contacts` for big accounts (a million contacts in seconds); returns the count, not the rows."""
@@ -407,19 +409,19 @@ class WapiFlowSimulator:
             contact = self._contact(contact_id)
             contact.is_blocked = int(blocked)
             contact.blocked_by = 1 if blocked else 0
-            return self.state.contact_dict(contact, self._site())
+            return contact_dict(self.state, contact, self._site())
 
     def tag_contact(self, contact_id: int, tag: str) -> dict[str, Any]:
         """Attach a tag (created by name if new); shows in conversation-details' ``contact.tags``."""
         with self.state.lock:
             self.state.add_label("tags", self._contact(contact_id), tag)
-            return self.state.contact_dict(self._contact(contact_id), self._site(), with_labels=True)
+            return contact_dict(self.state, self._contact(contact_id), self._site(), with_labels=True)
 
     def add_contact_to_list(self, contact_id: int, list_name: str) -> dict[str, Any]:
         """Put a contact on a list (created by name if new); shows in ``contact.lists``."""
         with self.state.lock:
             self.state.add_label("lists", self._contact(contact_id), list_name)
-            return self.state.contact_dict(self._contact(contact_id), self._site(), with_labels=True)
+            return contact_dict(self.state, self._contact(contact_id), self._site(), with_labels=True)
 
     def add_template(
         self,
@@ -461,7 +463,7 @@ class WapiFlowSimulator:
         Create a conversation of an existing contact, one per WhatsApp account id.
 
         ``whatsapp_account_id`` None: the WhatsApp account's (where replies arrive, what agents see in
-        the web inbox); 0: one the external API created (reference §7.4).
+        the web inbox); 0: one the external API created (docs/server-bugs.rst#bug-conversation-split).
         """
         if status not in (*CONVERSATION_STATUSES, 4):
             raise ValueError("status must be 0, 1, 2, 3 or 4")
@@ -481,7 +483,7 @@ class WapiFlowSimulator:
             conversation.status = int(status)
             conversation.whatsapp_account_id = int(whatsapp_account_id)
             conversation.last_message_at = parse_ts(last_message_at)
-            return self.state.conversation_dict(conversation, self._site())
+            return conversation_dict(self.state, conversation, self._site())
 
     def add_note(self, conversation_id: int, note: str) -> dict[str, Any]:
         with self.state.lock:
@@ -489,7 +491,7 @@ class WapiFlowSimulator:
             if conversation is None:
                 raise ValueError(f"no conversation {conversation_id}")
             self.state.add_note(conversation.id, note)
-            return self.state.conversation_dict(conversation, self._site())
+            return conversation_dict(self.state, conversation, self._site())
 
     def set_conversation_status(self, conversation_id: int, status: int) -> dict[str, Any]:
         """What an agent does in the web inbox (4 = unread is allowed here, unlike the API)."""
@@ -499,7 +501,7 @@ class WapiFlowSimulator:
                 raise ValueError(f"no conversation {conversation_id}")
             conversation.status = int(status)
             conversation.updated_at = utcnow()
-            return self.state.conversation_dict(conversation, self._site())
+            return conversation_dict(self.state, conversation, self._site())
 
     def simulate_reply(self, mobile_code: str, mobile: str, text: str = "Yes") -> dict[str, Any]:
         """
@@ -512,10 +514,10 @@ class WapiFlowSimulator:
             contact = self._contact_by_number(mobile_code, mobile)
             if contact.is_blocked:
                 raise ValueError(f"+{mobile_code} {mobile} is blocked")
-            # §7.4: filed under the contact's conversation of the WhatsApp account, created if none.
+            # Filed under the contact's conversation of the WhatsApp account, created if none.
             conversation = self.state.reply_conversation(contact.id)
             self.state.store_message(conversation, contact, type=MESSAGE_RECEIVED, message=text, rendered=text)
-            return self.state.conversation_dict(conversation, self._site())
+            return conversation_dict(self.state, conversation, self._site())
 
     def auto_reply(
         self, mobile_code: str | None = None, mobile: str | None = None, text: str = "Yes", delay: float = 0.0
@@ -574,19 +576,19 @@ class WapiFlowSimulator:
         """Every contact, id order, shaped like the API's contact objects."""
         with self.state.lock:
             site = self._site()
-            return [self.state.contact_dict(c, site) for c in sorted(self.state.contacts.values(), key=lambda c: c.id)]
+            return [contact_dict(self.state, c, site) for c in sorted(self.state.contacts.values(), key=lambda c: c.id)]
 
     def get_contact(self, mobile_code: str, mobile: str) -> dict[str, Any] | None:
         with self.state.lock:
             contact = self.state.contact_by_number(mobile_code, mobile)
-            return self.state.contact_dict(contact, self._site()) if contact else None
+            return contact_dict(self.state, contact, self._site()) if contact else None
 
     def conversations(self) -> list[dict[str, Any]]:
         """Every conversation, id order, with ``contact`` and ``notes`` like conversation-list items."""
         with self.state.lock:
             site = self._site()
             return [
-                self.state.conversation_dict(c, site)
+                conversation_dict(self.state, c, site)
                 for c in sorted(self.state.conversations.values(), key=lambda c: c.id)
             ]
 
@@ -600,7 +602,7 @@ class WapiFlowSimulator:
         with self.state.lock:
             rows = sorted(self.state.messages.values(), key=lambda m: m.id)
             return [
-                self.state.message_inspect_dict(m)
+                message_inspect_dict(m)
                 for m in rows
                 if (wanted_type is None or m.type == wanted_type)
                 and (template_id is None or m.template_id == template_id)
@@ -687,7 +689,7 @@ class WapiFlowSimulator:
         delay: float = 0.0,
         probability: float | None = None,
     ) -> SendOutcome:
-        """Make the next sends end at one of the real server's throw sites (reference §7.4).
+        """Make the next sends end at one of the real server's throw sites.
 
         Of the next sends on ``route`` (None = both, ``"text"`` = send-message, ``"template"`` =
         send-template-message) that get as far as calling Meta, the first ``after`` go through and the

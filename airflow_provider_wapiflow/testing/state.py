@@ -1,14 +1,11 @@
 """The simulator's in-memory database: one WapiFlow user with contacts, conversations, messages and templates.
 
 Thread-safe (every public method takes ``lock``; the HTTP thread and test code share one state) and
-free of HTTP. Rows are dataclasses; the ``*_dict`` functions render them the way the API does
-(Eloquent ``toArray()`` key order, Laravel timestamps).
+free of HTTP. Rows are dataclasses; ``serializers`` renders them the way the API does.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
 import itertools
 import random
 import re
@@ -18,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar, overload
 
-from airflow_provider_wapiflow.testing.laravel import loose_equals, mysql_id_equals, mysql_number, php_str, php_truthy
+from airflow_provider_wapiflow.testing.countries import country_for
+from airflow_provider_wapiflow.testing.laravel import mysql_id_equals, mysql_number, php_str, php_truthy
 
 USER_ID = 1
 
@@ -33,112 +31,12 @@ MESSAGE_TYPES = {"text": 1, "image": 2, "video": 3, "document": 4, "audio": 5, "
 
 PLANS = ("active", "none", "expired", "no_api")
 
-# The first entry of the app's country.json (sorted by country name) for each dial code. Partial:
-# unknown codes give "" exactly like a code missing from the file.
-COUNTRIES = {
-    "1": "Canada",
-    "7": "Kazakhstan",
-    "20": "Egypt",
-    "27": "South Africa",
-    "30": "Greece",
-    "31": "Netherlands",
-    "32": "Belgium",
-    "33": "France",
-    "34": "Spain",
-    "36": "Hungary",
-    "39": "Italy",
-    "40": "Romania",
-    "41": "Switzerland",
-    "43": "Austria",
-    "44": "Guernsey",
-    "45": "Denmark",
-    "46": "Sweden",
-    "47": "Norway",
-    "48": "Poland",
-    "49": "Germany",
-    "51": "Peru",
-    "52": "Mexico",
-    "53": "Cuba",
-    "54": "Argentina",
-    "55": "Brazil",
-    "56": "Chile",
-    "57": "Colombia",
-    "58": "Venezuela",
-    "60": "Malaysia",
-    "61": "Australia",
-    "62": "Indonesia",
-    "63": "Philippines",
-    "64": "New Zealand",
-    "65": "Singapore",
-    "66": "Thailand",
-    "81": "Japan",
-    "86": "China",
-    "90": "Turkey",
-    "91": "India",
-    "92": "Pakistan",
-    "212": "Morocco",
-    "213": "Algeria",
-    "234": "Nigeria",
-    "254": "Kenya",
-    "351": "Portugal",
-    "352": "Luxembourg",
-    "353": "Ireland",
-    "380": "Ukraine",
-    "420": "Czech Republic",
-    "502": "Guatemala",
-    "503": "El Salvador",
-    "504": "Honduras",
-    "506": "Costa Rica",
-    "507": "Panama",
-    "591": "Bolivia",
-    "593": "Ecuador",
-    "595": "Paraguay",
-    "598": "Uruguay",
-    "966": "Saudi Arabia",
-    "971": "United Arab Emirates",
-    "972": "Israel",
-}
-
 _PLACEHOLDER_RE = re.compile(r"\{\{\s*(\d+)\s*\}\}")
-
-
-def country_for(mobile_code: Any) -> str:
-    """``country.json`` lookup with PHP's loose ``==`` (so ``"034"`` is Spain too)."""
-    if isinstance(mobile_code, str) and mobile_code in COUNTRIES:
-        # The codes are distinct numbers, so an exact key is the only loose match.
-        return COUNTRIES[mobile_code]
-    for code, country in COUNTRIES.items():
-        if loose_equals(code, mobile_code):
-            return country
-    return ""
 
 
 def utcnow() -> datetime:
     """Now, at whole seconds: MySQL ``timestamp`` columns drop the fraction."""
     return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def fmt_ts(value: datetime | None) -> str | None:
-    """Laravel 11 ``serializeDate``: ``2026-11-25T14:53:37.000000Z``."""
-    if value is None:
-        return None
-    return _fmt_ts(value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _fmt_ts(value: datetime) -> str:
-    # Cached: rows created in the same second share the text, and a page of a big contact list
-    # formats two timestamps per row.
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _copied(value: Any) -> Any:
-    """A copy of a JSON column value that the caller may change; flat dicts (addresses) copy cheaply."""
-    if value is None or isinstance(value, (str, int, float)):
-        return value
-    if isinstance(value, dict) and all(v is None or isinstance(v, (str, int, float)) for v in value.values()):
-        return dict(value)
-    return copy.deepcopy(value)
 
 
 def parse_ts(value: datetime | str | None) -> datetime | None:
@@ -521,7 +419,7 @@ class SimState:
 
     def reply_conversation(self, contact_id: int) -> Conversation:
         """
-        The conversation Meta's webhook files a customer's message under (reference §7.4).
+        The conversation Meta's webhook files a customer's message under (docs/server-bugs.rst#bug-conversation-split).
 
         The real server looks for the contact's conversation of the WhatsApp account (never the API's
         ``whatsapp_account_id`` 0 one) and creates it if there is none; a patched server keeps the
@@ -598,7 +496,7 @@ class SimState:
             self.messages[message.id] = message
             conversation.last_message_at = now
             conversation.updated_at = now
-            # §7.4: the real API never sets the conversation's account, even on a successful send.
+            # The real API never sets the conversation's account, even on a successful send.
             if self.config.patched and message.whatsapp_account_id:
                 conversation.whatsapp_account_id = message.whatsapp_account_id
             if message.type == MESSAGE_SENT and self.config.server_version == "1.8":
@@ -693,146 +591,13 @@ class SimState:
 
     # -- rendering ------------------------------------------------------------------------------
 
-    def full_name(self, firstname: Any, lastname: Any, mobile_code: Any, mobile: Any) -> str:
-        name = f"{php_str(firstname)} {php_str(lastname)}".strip(" \t\n\r\0\x0b")
-        if name:
-            return name
-        if self.config.server_version == "1.8":
-            return f"+{php_str(mobile_code)}{php_str(mobile)}"
-        return f"+{php_str(mobile_code)} {php_str(mobile)}"
-
-    def image_src(self, image: str | None, site: str) -> str:
-        if image and self.config.server_version != "1.8":
-            return f"{site}/assets/images/contact_profile/{image}"
-        return f"{site}/assets/images/avatar.jpg"
-
-    def contact_dict(self, contact: Contact, site: str, *, with_labels: bool = False) -> dict[str, Any]:
-        """A contact row as Eloquent serialises it (columns, then the ``image_src``/``full_name`` appends)."""
-        with self.lock:
-            row: dict[str, Any] = {
-                "id": contact.id,
-                "user_id": contact.user_id,
-                "firstname": contact.firstname,
-                "lastname": contact.lastname,
-                "mobile_code": contact.mobile_code,
-                "mobile": contact.mobile,
-                "image": contact.image,
-                "address": _copied(contact.address),
-                "status": contact.status,
-                "details": _copied(contact.details),
-                "is_customer": contact.is_customer,
-                "is_blocked": contact.is_blocked,
-                "blocked_by": contact.blocked_by,
-                "created_at": fmt_ts(contact.created_at),
-                "updated_at": fmt_ts(contact.updated_at),
-                "image_src": self.image_src(contact.image, site),
-                "full_name": self.full_name(contact.firstname, contact.lastname, contact.mobile_code, contact.mobile),
-            }
-            if with_labels:
-                row["tags"] = [self._label_dict(self.tags[i], contact.id, "contact_tag_id") for i in contact.tag_ids]
-                row["lists"] = [
-                    self._label_dict(self.lists[i], contact.id, "contact_list_id") for i in contact.list_ids
-                ]
-            return row
-
-    @staticmethod
-    def _label_dict(label: Label, contact_id: int, pivot_key: str) -> dict[str, Any]:
-        return {
-            "id": label.id,
-            "user_id": label.user_id,
-            "name": label.name,
-            "created_at": fmt_ts(label.created_at),
-            "updated_at": fmt_ts(label.updated_at),
-            "pivot": {"contact_id": contact_id, pivot_key: label.id},
-        }
-
-    def conversation_dict(self, conversation: Conversation, site: str, *, details: bool = False) -> dict[str, Any]:
-        """A conversation with its ``contact`` (null once deleted) and ``notes`` relations."""
-        with self.lock:
-            row: dict[str, Any] = {
-                "id": conversation.id,
-                "user_id": conversation.user_id,
-                "contact_id": conversation.contact_id,
-                "status": conversation.status,
-                "whatsapp_account_id": conversation.whatsapp_account_id,
-                "last_message_at": fmt_ts(conversation.last_message_at),
-            }
-            # needs_human_reply exists up to 1.8 only (reference §7.3).
-            if self.config.server_version == "1.8":
-                row["needs_human_reply"] = conversation.needs_human_reply
-            row["created_at"] = fmt_ts(conversation.created_at)
-            row["updated_at"] = fmt_ts(conversation.updated_at)
-            contact = self.contacts.get(conversation.contact_id) if conversation.contact_id else None
-            row["contact"] = self.contact_dict(contact, site, with_labels=details) if contact else None
-            notes = sorted(
-                (n for n in self.notes.values() if n.conversation_id == conversation.id),
-                key=lambda n: n.id,
-                reverse=True,
-            )
-            row["notes"] = [
-                {
-                    "id": n.id,
-                    "user_id": n.user_id,
-                    "conversation_id": n.conversation_id,
-                    "note": n.note,
-                    "created_at": fmt_ts(n.created_at),
-                    "updated_at": fmt_ts(n.updated_at),
-                }
-                for n in notes
-            ]
-            return row
-
     @staticmethod
     def template_dict(template: Template) -> dict[str, Any]:
-        return {
-            "id": template.id,
-            "user_id": template.user_id,
-            "whatsapp_template_id": template.whatsapp_template_id,
-            "whatsapp_account_id": template.whatsapp_account_id,
-            "name": template.name,
-            "header": copy.deepcopy(template.header),
-            "header_format": template.header_format,
-            "header_media": template.header_media,
-            "body": template.body,
-            "buttons": copy.deepcopy(template.buttons),
-            "footer": template.footer,
-            "add_security_recommendation": template.add_security_recommendation,
-            "code_expiration_minutes": template.code_expiration_minutes,
-            "category_id": template.category_id,
-            "language_id": template.language_id,
-            "status": template.status,
-            "rejected_reason": template.rejected_reason,
-            "created_at": fmt_ts(template.created_at),
-            "updated_at": fmt_ts(template.updated_at),
-        }
+        """:func:`serializers.template_dict`, reached through the state so that a test can stand in the
+        template shape of another server version."""
+        from airflow_provider_wapiflow.testing.serializers import template_dict
 
-    @staticmethod
-    def message_inspect_dict(message: Message) -> dict[str, Any]:
-        """The test-facing view of a message (not an API shape: the API never returns messages)."""
-        return {
-            "id": message.id,
-            "conversation_id": message.conversation_id,
-            "contact_id": message.contact_id,
-            "mobile_code": message.mobile_code,
-            "mobile": message.mobile,
-            "type": message.type,
-            "direction": "sent" if message.type == MESSAGE_SENT else "received",
-            "status": message.status,
-            "message_type": message.message_type,
-            "message": message.message,
-            "template_id": message.template_id,
-            "body_variables": list(message.body_variables),
-            "header_variables": list(message.header_variables),
-            "rendered": message.rendered,
-            "media_type": message.media_type,
-            "media_caption": message.media_caption,
-            "media_filename": message.media_filename,
-            "mime_type": message.mime_type,
-            "location": copy.deepcopy(message.location),
-            "whatsapp_account_id": message.whatsapp_account_id,
-            "whatsapp_message_id": message.whatsapp_message_id,
-            "created_at": fmt_ts(message.created_at),
-        }
+        return template_dict(template)
 
 
 def address_object(city: Any, state: Any, post_code: Any, address: Any, mobile_code: Any) -> dict[str, Any]:

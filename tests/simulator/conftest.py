@@ -58,6 +58,6 @@ def patched_api(patched_sim: WapiFlowSimulator) -> Api:
 
 @pytest.fixture(params=["real", "patched"])
 def any_api(request: pytest.FixtureRequest) -> Api:
-    """Both modes, for behaviour that does not depend on the §7.2 bugs."""
+    """Both modes, for behaviour that does not depend on the server's bugs (docs/server-bugs.rst)."""
     sim = request.getfixturevalue("sim" if request.param == "real" else "patched_sim")
     return Api(sim)

@@ -1,4 +1,4 @@
-"""contact/list, contact/store, contact/update/{id}, contact/delete/{id} (reference §2, §3.1, §4.1-4.3, §7)."""
+"""contact/list, contact/store, contact/update/{id}, contact/delete/{id}."""
 
 from __future__ import annotations
 
@@ -315,7 +315,7 @@ def test_mobile_is_unique_per_dial_code(api: Api) -> None:
 
 
 def test_contact_limit_blocks_creates_and_is_spent_by_updates(any_api: Api) -> None:
-    """§7.2.6, in both modes."""
+    """docs/server-bugs.rst#bug-update-allowance, in both modes."""
     api = any_api
     contact = api.sim.add_contact("Ana", "Ruiz", *MEXICO)
     api.sim.contact_limit = 1

@@ -1,4 +1,4 @@
-"""The conversation split of reference §7.4: API sends and customer replies live in different conversations."""
+"""API sends and customer replies live in different conversations (docs/server-bugs.rst#bug-conversation-split)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The customer-side delivery log, the zero coordinate (§7.4) and JSON-safe inspection, over HTTP."""
+"""The customer-side delivery log, the zero coordinate (docs/server-bugs.rst#bug-zero-coordinate) and
+JSON-safe inspection, over HTTP."""
 
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ def test_deliveries_filter_by_number_and_are_copies(api: Api) -> None:
     ],
 )
 def test_a_zero_coordinate_sends_an_empty_text(api: Api, coordinates: dict[str, str]) -> None:
-    """§7.4: PHP's ``$request->latitude && $request->longitude`` is false for "0"."""
+    """PHP's ``$request->latitude && $request->longitude`` is false for "0"."""
     sim = api.sim
     sim.add_contact("Ana", "Ruiz", *SPAIN)
     body = api.json("POST", "inbox/send-message", data={**TO_SPAIN, **coordinates, "name": "Null Island"})
@@ -168,7 +169,7 @@ def test_zero_as_a_decimal_is_a_location(api: Api) -> None:
     ],
 )
 def test_required_if_quirks(api: Api, data: dict[str, str], messages: list[str]) -> None:
-    """§7.3: ``required_if:longitude,!=,0`` means "when the other is the string '!=' or '0'"."""
+    """``required_if:longitude,!=,0`` means "when the other is the string '!=' or '0'"."""
     api.sim.add_contact("Ana", "Ruiz", *SPAIN)
     body = api.json("POST", "inbox/send-message", data={**TO_SPAIN, **data})
     assert body == {"remark": "validation_error", "status": "error", "message": messages}

@@ -1,4 +1,4 @@
-"""inbox/conversation-list, conversation-details, change-conversation-status, template-list (§4.4-4.7, §7)."""
+"""inbox/conversation-list, conversation-details, change-conversation-status, template-list."""
 
 from __future__ import annotations
 

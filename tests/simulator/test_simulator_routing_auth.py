@@ -1,4 +1,4 @@
-"""Routing, the envelope and JSON encoding, maintenance mode and the nine-row auth chain (reference §0, §1, §7.1)."""
+"""Routing, the envelope and JSON encoding, maintenance mode and the nine-row auth chain."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Send outcomes at every throw site of the two send paths (reference §7.4), over HTTP: the exact answer,
+"""Send outcomes at every throw site of the two send paths, over HTTP: the exact answer,
 what WapiFlow stored, the conversation's ``last_message_at`` and what reached the customer's phone."""
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def check_answer(kind: str, route: str, response: requests.Response) -> None:
             "(Connection: mysql, SQL: insert into `messages` ("
         )
         assert text.startswith(prefix + columns), text
-        # §7.4: for text sends the SQL carries the message body.
+        # For text sends the SQL carries the message body.
         assert ("Your code is 1234" in text) is (route == "text")
         assert re.search(r"values \(1, 1, wamid\.HBgL\w{44}, 1, ", text), text
     else:
@@ -135,7 +135,7 @@ def test_each_outcome_answers_and_acts_as_the_real_server(api: Api, kind: str, r
     assert rule.fired == 1
     messages = sim.messages()
     assert len(messages) == int(stored)
-    (conversation,) = sim.conversations()  # §7.2.5: the row exists before the call to Meta
+    (conversation,) = sim.conversations()  # docs/server-bugs.rst#bug-empty-conversations
     assert (conversation["last_message_at"] is not None) is moved
     assert conversation["status"] == 0
     deliveries = sim.deliveries()

@@ -1,4 +1,4 @@
-"""inbox/send-message and inbox/send-template-message, with the §7.2 bugs in both modes (§4.8, §4.9, §7)."""
+"""inbox/send-message and inbox/send-template-message, with the server's bugs, in both modes."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ UNDEFINED = {"remark": "exception", "status": "error", "message": ["Undefined va
 
 
 def mismatch(component: str, given: int, expected: int) -> dict[str, Any]:
-    """Meta's refusal as the template path answers it: ``error_data.details``, no ``(#code)`` (§7.4)."""
+    """Meta's refusal as the template path answers it: ``error_data.details``, no ``(#code)``."""
     details = f"{component}: number of localizable_params ({given}) does not match the expected number of params"
     return {"remark": "exception", "status": "error", "message": [f"{details} ({expected})"]}
 
@@ -95,7 +95,7 @@ def test_send_message_success(any_api: Api) -> None:
     (conversation,) = sim.conversations()
     assert conversation["id"] == body["data"]["conversation_id"] == message["conversation_id"]
     assert conversation["last_message_at"] == message["created_at"]
-    # §7.4: the real API never sets the conversation's account; a patched server does.
+    # The real API never sets the conversation's account; a patched server does.
     assert conversation["whatsapp_account_id"] == (1 if sim.patched else 0)
     (stored,) = sim.messages(direction="sent")
     assert stored["id"] == message["id"]
@@ -276,7 +276,7 @@ def test_meta_outage_on_send_message(any_api: Api) -> None:
     image = send(any_api, data=TO_SPAIN, files={"image": ("p.png", PNG, "image/png")})
     assert image["message"] == [f"{curl}{graph}/media"]
     assert sim.messages() == []
-    # §7.2.5: the real server created the conversation before calling Meta.
+    # The real server created the conversation before calling Meta (docs/server-bugs.rst#bug-empty-conversations).
     assert len(sim.conversations()) == (0 if sim.patched else 1)
     assert sim.meta_access_token not in str(image)
 
@@ -294,7 +294,7 @@ def test_template_send_real_server_answers_exception_after_sending(api: Api) -> 
     assert message["rendered"] == "Hi Ana, your order A-1 has shipped."
     (conversation,) = sim.conversations()
     assert conversation["last_message_at"] == message["created_at"]
-    assert conversation["whatsapp_account_id"] == 0  # §7.4: API conversations keep account 0
+    assert conversation["whatsapp_account_id"] == 0  # API conversations keep account 0
 
 
 def test_template_send_patched_server_answers_template_sent(patched_api: Api) -> None:
@@ -333,7 +333,7 @@ def test_only_approved_templates_can_be_sent(any_api: Api, name: str | None) -> 
         "message": ["The template is not found"],
     }
     assert sim.messages() == []
-    # §7.2.5: the real server created the conversation before the template check.
+    # The real server created the conversation before the template check (docs/server-bugs.rst#bug-empty-conversations).
     assert len(sim.conversations()) == (0 if sim.patched else 1)
 
 
