@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +74,18 @@ def test_the_docs_list_every_extra_with_its_default() -> None:
     rows = re.findall(r"^   \* - ``(\w+)``\n     - (.+)$", DOCS.read_text(), re.MULTILINE)
     documented = {name: default.strip("`") for name, default in rows}
     assert documented == {extra.name: extra.shown_default for extra in EXTRAS}
+
+
+def test_the_provider_metadata_stays_cheap_to_import() -> None:
+    # Airflow reads get_provider_info() in every process: it must not pull in the hooks' HTTP libraries.
+    code = (
+        "import sys, airflow_provider_wapiflow.get_provider_info as info; info.get_provider_info(); "
+        "print(*sorted(m for m in sys.modules if m.startswith(('airflow', 'requests', 'aiohttp'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == [
+        "airflow_provider_wapiflow",
+        "airflow_provider_wapiflow.get_provider_info",
+        "airflow_provider_wapiflow.hooks",
+        "airflow_provider_wapiflow.hooks.connection",
+    ]

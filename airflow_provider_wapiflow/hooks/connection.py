@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+#: The Base URL of a connection without a host.
 PRODUCTION_BASE_URL = "https://wapiflow.cloud/external-api"
 
 #: The form's JSON-schema type of each Python type an extra can have.
@@ -55,6 +56,7 @@ class Extra:
         return {"label": self.label, "description": self.description, "schema": schema}
 
 
+#: Every extra of the connection, in the form's order.
 EXTRAS: tuple[Extra, ...] = (
     Extra(
         "timeout", 30.0, float, "Timeout (seconds)",
