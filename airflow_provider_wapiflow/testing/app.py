@@ -84,7 +84,7 @@ def error(remark: str, *messages: str, status_code: int = 200) -> ApiResponse:
 
 
 class WapiFlowApp:
-    """The ASGI app over a :class:`WapiFlowBackend` (which the arguments but ``state`` configure)."""
+    """The ASGI app; ``on_sent``, ``outcomes`` and ``deliveries`` configure its :class:`WapiFlowBackend`."""
 
     def __init__(
         self,
@@ -252,31 +252,31 @@ class WapiFlowApp:
                 # What every bulk send posts: parsed here in one pass rather than by Starlette's form
                 # parser (same fields), which took a fifth of the simulator's time per request.
                 body = php_array_from_pairs(_urlencoded_fields(await request.body()) or [])
-                return self._merge(query, body, files)
-            try:
-                form = await request.form(max_files=100, max_fields=FORM_MAX_FIELDS)
-            except Exception:  # a malformed body: PHP would just see no fields
-                form = None
-            text_pairs: list[tuple[str, Any]] = []
-            file_pairs: list[tuple[str, Any]] = []
-            for key, value in form.multi_items() if form is not None else []:
-                if isinstance(value, UploadFile):
-                    data = await value.read()
-                    if value.filename or data:  # an empty file part is "no file chosen"
-                        content = value.content_type or "application/octet-stream"
-                        file_pairs.append((key, UploadedFile(value.filename or "", content, data)))
-                else:
-                    text_pairs.append((key, value))
-            body = php_array_from_pairs(text_pairs)
-            files = php_array_from_pairs(file_pairs)
-        return self._merge(query, body, files)
-
-    @staticmethod
-    def _merge(query: dict[str, Any], body: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
+            else:
+                body, files = await self._read_multipart(request)
         merged = normalise_input(query)
         merged.update(normalise_input(body))
         merged.update(files)
         return dict(merged)
+
+    @staticmethod
+    async def _read_multipart(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A ``multipart/form-data`` body: its text fields and its files."""
+        try:
+            form = await request.form(max_files=100, max_fields=FORM_MAX_FIELDS)
+        except Exception:  # a malformed body: PHP would just see no fields
+            form = None
+        text_pairs: list[tuple[str, Any]] = []
+        file_pairs: list[tuple[str, Any]] = []
+        for key, value in form.multi_items() if form is not None else []:
+            if isinstance(value, UploadFile):
+                data = await value.read()
+                if value.filename or data:  # an empty file part is "no file chosen"
+                    content = value.content_type or "application/octet-stream"
+                    file_pairs.append((key, UploadedFile(value.filename or "", content, data)))
+            else:
+                text_pairs.append((key, value))
+        return php_array_from_pairs(text_pairs), php_array_from_pairs(file_pairs)
 
     def site(self, request: Request) -> str:
         return str(request.base_url).rstrip("/")

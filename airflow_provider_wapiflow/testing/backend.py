@@ -596,7 +596,8 @@ class WapiFlowBackend:
     def _end_send(
         self, outcome: SendOutcome, url: str, number: tuple[Any, Any], contact: Contact | None, delivery: dict[str, Any]
     ) -> None:
-        """The send ends at the call to Meta as ``outcome`` says (Meta may still have delivered)."""
+        """Raise :class:`SendEnded`: the send ends at the call to Meta as ``outcome`` says (Meta may still
+        have delivered to ``number``, the request's ``(mobile_code, mobile)``)."""
         route = delivery["route"]
         if outcome.delivered:
             self.deliveries.record(php_str(number[0]), php_str(number[1]), outcome=outcome.kind, **delivery)
