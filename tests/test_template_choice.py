@@ -105,16 +105,17 @@ async def test_an_approved_template_wins_over_unusable_namesakes(
 async def test_a_language_code_is_used_where_templates_carry_one(
     wapiflow_connection: WapiFlowSimulator, choose: Choose, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_provider_wapiflow.testing.state import SimState
+    from airflow_provider_wapiflow.testing import serializers
 
     sim = wapiflow_connection
     es, en = _add(sim, "promo", language_id=1), _add(sim, "promo", language_id=2)
-    original = SimState.template_dict
+    original = serializers.template_dict
 
     def with_code(template: Any) -> dict[str, Any]:
         return {**original(template), "language": {1: "es", 2: "en_US"}.get(template.language_id)}
 
-    monkeypatch.setattr(SimState, "template_dict", staticmethod(with_code))
+    # Another server version's template shape: one with a language code.
+    monkeypatch.setattr(serializers, "template_dict", with_code)
     assert (await choose("promo", language="es"))["id"] == es
     assert (await choose("promo", language="en-us"))["id"] == en
 

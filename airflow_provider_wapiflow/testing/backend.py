@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_wapiflow.testing import serializers
 from airflow_provider_wapiflow.testing.laravel import (
     UploadedFile,
     Validator,
@@ -345,7 +346,7 @@ class WapiFlowBackend:
         with self.state.lock:
             rows = sorted(self.state.templates.values(), key=lambda t: t.id)
             page = paginate(rows, page=fields.get("page"), per_page=fields.get("paginate"), path=page_path)
-            page["data"] = [self.state.template_dict(t) for t in page["data"]]
+            page["data"] = [serializers.template_dict(t) for t in page["data"]]
         return page
 
     def set_conversation_status(self, fields: Fields, conversation_id: str) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_wapiflow.testing import serializers
 from airflow_provider_wapiflow.testing.faults import (
     Fault,
     FaultMiddleware,
@@ -433,7 +434,7 @@ class WapiFlowSimulator:
     ) -> dict[str, Any]:
         """Add a template; ``body`` and a text ``header`` may hold ``{{1}}``… placeholders."""
         template = self.state.add_template(name, body, status=int(status), header=header, header_format=header_format)
-        return self.state.template_dict(template)
+        return serializers.template_dict(template)
 
     def pause_template(self, template: int | str, paused: bool = True) -> dict[str, Any]:
         """Meta pauses a template (low quality): WapiFlow still lists it as approved, and sends of it are
@@ -449,7 +450,7 @@ class WapiFlowSimulator:
             if found is None:
                 raise ValueError(f"no template {template!r}")
             found.paused = bool(paused)
-            return self.state.template_dict(found)
+            return serializers.template_dict(found)
 
     def add_conversation(
         self,
@@ -611,7 +612,7 @@ class WapiFlowSimulator:
 
     def templates(self) -> list[dict[str, Any]]:
         with self.state.lock:
-            return [self.state.template_dict(t) for t in sorted(self.state.templates.values(), key=lambda t: t.id)]
+            return [serializers.template_dict(t) for t in sorted(self.state.templates.values(), key=lambda t: t.id)]
 
     def requests(self) -> list[dict[str, Any]]:
         """The request log: method, path (without ``/external-api/``), query, status (None when the

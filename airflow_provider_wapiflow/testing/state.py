@@ -589,16 +589,6 @@ class SimState:
             if self.contact_limit is not None:
                 self.contact_limit = max(self.contact_limit - 1, 0)
 
-    # -- rendering ------------------------------------------------------------------------------
-
-    @staticmethod
-    def template_dict(template: Template) -> dict[str, Any]:
-        """:func:`serializers.template_dict`, reached through the state so that a test can stand in the
-        template shape of another server version."""
-        from airflow_provider_wapiflow.testing.serializers import template_dict
-
-        return template_dict(template)
-
 
 def address_object(city: Any, state: Any, post_code: Any, address: Any, mobile_code: Any) -> dict[str, Any]:
     """The contact's ``address`` JSON column as ContactController::save builds it."""
