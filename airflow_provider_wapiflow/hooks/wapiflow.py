@@ -92,7 +92,6 @@ class _WapiFlowHookBase(BaseHook):
         }
         self.requests_made = 0
         """HTTP requests sent by this hook, retries included."""
-        self._count_lock = threading.Lock()
         self._post_send_logged = False
         self._clock = ServerClock()
 
@@ -395,6 +394,11 @@ class WapiFlowHook(_WapiFlowHookBase, _Endpoints[dict[str, Any], None, Iterator[
     :param max_answer_bytes: the largest answer read (overrides ``max_answer_bytes``, default 16 MiB).
     :param pool_size: HTTP connections kept open, at least the number of concurrent callers.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # User code may share one sync hook between threads; the async hook lives in one event loop.
+        self._count_lock = threading.Lock()
 
     @cached_property
     def settings(self) -> ConnectionSettings:
@@ -753,8 +757,7 @@ class WapiFlowAsyncHook(
             # Encoded here rather than by aiohttp's FormData: the same bytes at a fraction of the CPU.
             data, headers = _urlencoded(request.form), _FORM_HEADERS
         started = time.monotonic()
-        with self._count_lock:
-            self.requests_made += 1
+        self.requests_made += 1
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout(request)
         )

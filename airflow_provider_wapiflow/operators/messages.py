@@ -501,9 +501,9 @@ class _BulkSendOperator(BaseOperator):
         def settle(item: tuple[Recipient, api.ApiRequest], data: dict[str, Any] | None,
                    error: BaseException | None) -> Verdict:  # fmt: skip
             recipient = item[0]
-            digest, entry = recipient.digest, recipient.describe()
+            digest = recipient.digest
             if isinstance(error, RateLimitTimeout):
-                summary.add("failed", {**entry, "error": error.message})
+                summary.add("failed", {**recipient.describe(), "error": error.message})
                 summary.add("not_reached")
                 ledger.record(digest)
                 if guard is not None:
@@ -511,7 +511,7 @@ class _BulkSendOperator(BaseOperator):
                 return "failed"
             if isinstance(error, WapiFlowError):
                 not_sent = error.outcome is SendOutcome.NOT_SENT
-                summary.add("failed" if not_sent else "unknown", {**entry, "error": error.message})
+                summary.add("failed" if not_sent else "unknown", {**recipient.describe(), "error": error.message})
                 ledger.record(digest, unknown=not not_sent)
                 if not not_sent:
                     state.unknown.append(recipient)
@@ -519,7 +519,7 @@ class _BulkSendOperator(BaseOperator):
                     guard.release(digest) if not_sent else guard.unknown(digest, state.who)
                 return "failed" if not_sent else "unknown"
             if error is not None:  # a bug must not hide whether the message went out
-                summary.add("unknown", {**entry, "error": f"{type(error).__name__}: {error}"})
+                summary.add("unknown", {**recipient.describe(), "error": f"{type(error).__name__}: {error}"})
                 ledger.record(digest, unknown=True)
                 state.unknown.append(recipient)
                 if guard is not None:
@@ -529,7 +529,7 @@ class _BulkSendOperator(BaseOperator):
             at = state.hook.server_now().isoformat()
             summary.add("sent")
             if data.get("conversation_id") is not None:
-                summary.add("conversation_ids", {**entry, "conversation_id": data["conversation_id"]})
+                summary.add("conversation_ids", {**recipient.describe(), "conversation_id": data["conversation_id"]})
             ledger.record(digest, delivered_at=at)
             if guard is not None:
                 guard.sent(digest, at, state.who)

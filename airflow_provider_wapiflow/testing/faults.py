@@ -238,16 +238,21 @@ class FaultMiddleware:
         self.latency = latency
         self.latency_includes_processing = latency_includes_processing
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closing: asyncio.Event | None = None
+        self._sleepers: set[asyncio.Future[bool]] = set()
         self._closed = False
 
     def close(self) -> None:
         """Wake every sleeping request so that the server can stop now (thread-safe)."""
         self._closed = True
-        loop, closing = self._loop, self._closing
-        if loop is not None and closing is not None and not loop.is_closed():
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop stopped in the meantime
-                loop.call_soon_threadsafe(closing.set)
+                loop.call_soon_threadsafe(self._wake_sleepers)
+
+    def _wake_sleepers(self) -> None:
+        for sleeper in self._sleepers:
+            if not sleeper.done():
+                sleeper.set_result(False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -255,7 +260,6 @@ class FaultMiddleware:
             return
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-            self._closing = asyncio.Event()
 
         arrived = time.monotonic()
         body = await _read_body(receive)
@@ -324,13 +328,23 @@ class FaultMiddleware:
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep without blocking other requests; False when the server is stopping."""
-        if self._closed or self._closing is None:
+        if self._closed or self._loop is None:
             return not self._closed
+        # A future and a timer, not wait_for(): one sleep per request, and wait_for's task, timeout
+        # and cancellation cost more CPU than the request's processing.
+        sleeper: asyncio.Future[bool] = self._loop.create_future()
+        timer = self._loop.call_later(seconds, _wake, sleeper)
+        self._sleepers.add(sleeper)
         try:
-            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
-            return True
-        return False
+            return await sleeper
+        finally:
+            timer.cancel()
+            self._sleepers.discard(sleeper)
+
+
+def _wake(sleeper: asyncio.Future[bool]) -> None:
+    if not sleeper.done():
+        sleeper.set_result(True)
 
 
 async def _read_body(receive: Receive) -> bytes:
