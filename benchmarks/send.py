@@ -5,6 +5,10 @@ Ideal: (one template read + one send per recipient) x latency / concurrency 8. N
 user writes without the provider, one ``requests.post`` per recipient, in sequence, with the
 template id already known. Both run against their own simulator (real-server mode, so a successful
 send answers with WapiFlow's known post-send error), seeded with the same contacts.
+
+Floor: the same sends from a bare aiohttp client (one session, 8 in flight, no validation, no envelope,
+no ledger), on the operator's simulator right after it: what this machine, this simulator and aiohttp
+cost before any provider code runs.
 """
 
 from __future__ import annotations
@@ -47,6 +51,36 @@ def naive_send(sim: SimProcess, template_id: int, rows: list[dict[str, Any]]) ->
         response.raise_for_status()
 
 
+def floor_send(sim: SimProcess, template_id: int, rows: list[dict[str, Any]], concurrency: int) -> None:
+    """The same sends from a bare aiohttp client: ``concurrency`` workers over one session."""
+    import asyncio
+
+    import aiohttp
+
+    url = f"{sim.base_url}/{SEND_PATH}"
+    headers = {"client-id": sim.client_id, "client-secret": sim.client_secret}
+    forms = [
+        [("mobile_code", "34"), ("mobile", row["phone"][3:]), ("template_id", str(template_id))]
+        + [("body_variables[]", value) for value in row["body_variables"]]
+        for row in rows
+    ]
+
+    async def main() -> None:
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
+            pending = iter(forms)
+
+            async def worker() -> None:
+                for form in pending:
+                    async with session.post(url, data=form) as response:
+                        await response.read()
+                        response.raise_for_status()
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    asyncio.run(main())
+
+
 def run(settings: Settings) -> Outcome:
     from airflow_provider_wapiflow.operators.messages import SendTemplateOperator
 
@@ -65,6 +99,9 @@ def run(settings: Settings) -> Outcome:
             summary = run_operator(operator, task_context())
         requests_seen = sim.request_count()
         sent_seen = sim.request_count(path_prefix=SEND_PATH)
+        template_id = next(t["id"] for t in sim.call("templates") if t["name"] == TEMPLATE)
+        with measured(sim) as floor:
+            floor_send(sim, template_id, rows, settings.concurrency)
     if summary["sent"] != count or sent_seen != count:
         raise RuntimeError(f"send benchmark: expected {count} sends, summary {summary['sent']}, server {sent_seen}")
 
@@ -97,6 +134,10 @@ def run(settings: Settings) -> Outcome:
         send_simulator_busy=round(span.sim_cpu / span.wall, 3),
         send_naive_simulator_busy=round(naive.sim_cpu / naive.wall, 3),
         send_concurrency=settings.concurrency,
+        send_floor_seconds=round(floor.wall, 3),
+        send_floor_vs_ideal=round(floor.wall / ideal, 3),
+        send_floor_worker_cpu_ms_per_request=round(floor.cpu * 1000 / count, 3),
+        send_vs_floor=round(span.wall / floor.wall, 3),
     )
     cpu_per_recipient = span.cpu * 1000 / count
     outcome.row("wall time", seconds(span.wall))
@@ -105,6 +146,8 @@ def run(settings: Settings) -> Outcome:
     outcome.row("requests", f"{requests_seen} (min {minimum})", "= min", requests_seen == minimum)
     outcome.row("worker CPU", f"{cpu_per_recipient:.2f} ms/recipient", "<= 0.5 ms", cpu_per_recipient <= 0.5)
     outcome.row("simulator busy", f"{span.sim_cpu / span.wall:.0%} of one core")
+    outcome.row("floor (bare aiohttp)", f"{ratio(floor.wall / ideal)} of the ideal, {floor.cpu * 1000 / count:.2f} ms "
+                f"CPU/request; operator {ratio(span.wall / floor.wall)} of it")  # fmt: skip
     run_c32(settings, outcome)
     run_rate_limited(settings, outcome)
     return outcome
