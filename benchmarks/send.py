@@ -38,6 +38,12 @@ def recipients(count: int) -> list[dict[str, Any]]:
     return [{"phone": f"+34{mobile(i)}", "body_variables": [f"Customer {i}", f"ORD-{i:07d}"]} for i in range(count)]
 
 
+def send_form(template_id: int, row: dict[str, Any]) -> list[tuple[str, str]]:
+    """The form of one template send, as a client without the provider writes it."""
+    form = [("mobile_code", "34"), ("mobile", row["phone"][3:]), ("template_id", str(template_id))]
+    return form + [("body_variables[]", value) for value in row["body_variables"]]
+
+
 def naive_send(sim: SimProcess, template_id: int, rows: list[dict[str, Any]]) -> None:
     """The baseline: sequential plain ``requests``, one POST per recipient (no session, no retries)."""
     import requests
@@ -45,9 +51,7 @@ def naive_send(sim: SimProcess, template_id: int, rows: list[dict[str, Any]]) ->
     headers = {"client-id": sim.client_id, "client-secret": sim.client_secret}
     url = f"{sim.base_url}/{SEND_PATH}"
     for row in rows:
-        form = [("mobile_code", "34"), ("mobile", row["phone"][3:]), ("template_id", str(template_id))]
-        form += [("body_variables[]", value) for value in row["body_variables"]]
-        response = requests.post(url, headers=headers, data=form, timeout=30)
+        response = requests.post(url, headers=headers, data=send_form(template_id, row), timeout=30)
         response.raise_for_status()
 
 
@@ -59,11 +63,7 @@ def floor_send(sim: SimProcess, template_id: int, rows: list[dict[str, Any]], co
 
     url = f"{sim.base_url}/{SEND_PATH}"
     headers = {"client-id": sim.client_id, "client-secret": sim.client_secret}
-    forms = [
-        [("mobile_code", "34"), ("mobile", row["phone"][3:]), ("template_id", str(template_id))]
-        + [("body_variables[]", value) for value in row["body_variables"]]
-        for row in rows
-    ]
+    forms = [send_form(template_id, row) for row in rows]
 
     async def main() -> None:
         connector = aiohttp.TCPConnector(limit=concurrency)

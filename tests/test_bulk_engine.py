@@ -11,26 +11,13 @@ from typing import Any
 
 import pytest
 from support import task_context
+from support.customers import seed_customers, sent_per_mobile
 
 from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
 from airflow_provider_wapiflow.operators._bulk import BulkRun, Throttle, one_per_key
 from airflow_provider_wapiflow.operators.contacts import UpsertContactsOperator
 from airflow_provider_wapiflow.operators.messages import SendTemplateOperator
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
-
-
-def _customers(sim: WapiFlowSimulator, count: int, first: int) -> list[dict[str, Any]]:
-    recipients = []
-    for i in range(count):
-        mobile = str(first + i)
-        sim.add_contact(f"Name{i}", "Family", "34", mobile)
-        recipients.append({"phone": f"+34{mobile}", "body_variables": [f"Name{i}", f"A-{i}"]})
-    return recipients
-
-
-def _sent_per_mobile(sim: WapiFlowSimulator) -> Counter[str]:
-    return Counter(str(m["mobile"]) for m in sim.messages(direction="sent"))
-
 
 # --- the throttle, without HTTP ---------------------------------------------------------------------
 
@@ -120,7 +107,7 @@ def test_every_request_of_a_bulk_send_runs_in_one_thread(
     wapiflow_connection: WapiFlowSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim = wapiflow_connection
-    recipients = _customers(sim, 24, first=600700001)
+    recipients = seed_customers(sim, 24, first=600700001)
     threads: set[int] = set()
     original = WapiFlowAsyncHook.call
 
@@ -141,7 +128,7 @@ def test_a_rate_limited_send_backs_off_and_still_messages_everyone_once(
     wapiflow_connection: WapiFlowSimulator,
 ) -> None:
     sim = wapiflow_connection
-    recipients = _customers(sim, 60, first=600710001)
+    recipients = seed_customers(sim, 60, first=600710001)
     sim.rate_limit(20)
     started = time.monotonic()
     summary = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients, concurrency=8).execute(
@@ -150,7 +137,7 @@ def test_a_rate_limited_send_backs_off_and_still_messages_everyone_once(
     elapsed = time.monotonic() - started
     assert summary["sent"] == 60
     assert summary["rate_limited"] > 0
-    assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
+    assert sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
     assert elapsed >= 2.0, "61 requests at 20 per second take at least 3 windows"
 
 
@@ -158,13 +145,13 @@ def test_503s_lower_the_concurrency_shown_in_the_progress_line(
     wapiflow_connection: WapiFlowSimulator, debug_logs: Callable[[], str]
 ) -> None:
     sim = wapiflow_connection
-    recipients = _customers(sim, 16, first=600720001)
+    recipients = seed_customers(sim, 16, first=600720001)
     sim.inject("error", status=503, times=6, path="inbox/send-template-message")
     summary = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients, concurrency=8).execute(
         task_context()
     )
     assert summary["sent"] == 16
-    assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
+    assert sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
     progress = [line for line in debug_logs().splitlines() if "processed 16/16" in line]
     assert progress
     assert "(lowered by 429/503)" in progress[-1], progress

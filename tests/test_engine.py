@@ -18,6 +18,7 @@ import pendulum
 import pytest
 from dag_runs import DagRunResult
 from support import MemoryTaskStateStore, context_without_task_state_store, pushed_xcoms, task_context
+from support.customers import seed_customers, sent_per_mobile
 
 from airflow_provider_wapiflow.batching import batch_recipients
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError
@@ -28,19 +29,6 @@ from airflow_provider_wapiflow.operators.messages import SendMessageOperator, Se
 from airflow_provider_wapiflow.testing import WapiFlowSimulator
 
 RunDag = Callable[..., DagRunResult]
-
-
-def _customers(sim: WapiFlowSimulator, count: int, first: int = 600300001) -> list[dict[str, Any]]:
-    recipients = []
-    for i in range(count):
-        mobile = str(first + i)
-        sim.add_contact(f"Name{i}", "Family", "34", mobile)
-        recipients.append({"phone": f"+34{mobile}", "body_variables": [f"Name{i}", f"A-{i}"]})
-    return recipients
-
-
-def _sent_per_mobile(sim: WapiFlowSimulator) -> Counter[str]:
-    return Counter(str(m["mobile"]) for m in sim.messages(direction="sent"))
 
 
 # --- 15.1 batch_recipients ------------------------------------------------------------------------
@@ -72,7 +60,7 @@ def test_batched_mapped_send_messages_every_phone_once_and_counts_duplicates(
     run_dag: RunDag, wapiflow_connection: WapiFlowSimulator
 ) -> None:
     sim = wapiflow_connection
-    recipients = _customers(sim, 7)
+    recipients = seed_customers(sim, 7, first=600300001)
     # Repeats that a naive slicing would put in other batches (other mapped instances).
     recipients += [recipients[0], {**recipients[3], "phone": recipients[3]["phone"].replace("+34", "+34 ")}]
     result = run_dag("messages_send.py", "messages_send_batched", run_conf={"recipients": recipients, "size": 3})
@@ -81,11 +69,11 @@ def test_batched_mapped_send_messages_every_phone_once_and_counts_duplicates(
     assert len(summaries) == 3
     assert sum(s["sent"] for s in summaries) == 7
     assert sum(s["duplicates_dropped"] for s in summaries) == 2
-    assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients[:7]})
+    assert sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients[:7]})
 
 
 def test_positions_count_in_the_whole_input_when_batched(wapiflow_connection: WapiFlowSimulator) -> None:
-    recipients = _customers(wapiflow_connection, 3)
+    recipients = seed_customers(wapiflow_connection, 3, first=600300001)
     batch = batch_recipients([*recipients, {"phone": "+34123"}], size=10)[0]
     operator = SendTemplateOperator(task_id="t", template="order_shipped", recipients=batch[2:], max_failures=1)
     summary = operator.execute(task_context())
@@ -99,7 +87,7 @@ def test_once_per_skips_what_another_run_sent_under_the_same_key(
     run_dag: RunDag, wapiflow_connection: WapiFlowSimulator
 ) -> None:
     sim = wapiflow_connection
-    recipients = _customers(sim, 4)
+    recipients = seed_customers(sim, 4, first=600300001)
     first = run_dag("messages_send.py", "messages_send_once_per", run_conf={"recipients": recipients, "campaign": "d1"})
     assert first.succeeded
     assert first.xcoms["send"]["sent"] == 4
@@ -110,16 +98,16 @@ def test_once_per_skips_what_another_run_sent_under_the_same_key(
     assert second.succeeded
     assert second.xcoms["send"]["sent"] == 0
     assert second.xcoms["send"]["skipped_once_per"] == 4
-    assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
+    assert sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
     # Another key is another campaign: sent again.
     third = run_dag("messages_send.py", "messages_send_once_per", run_conf={"recipients": recipients, "campaign": "d2"})
     assert third.xcoms["send"]["sent"] == 4
-    assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 2 for r in recipients})
+    assert sent_per_mobile(sim) == Counter({r["phone"][3:]: 2 for r in recipients})
 
 
 def test_once_per_holds_across_mapped_instances(run_dag: RunDag, wapiflow_connection: WapiFlowSimulator) -> None:
     sim = wapiflow_connection
-    recipients = _customers(sim, 6, first=600300101)
+    recipients = seed_customers(sim, 6, first=600300101)
     result = run_dag(
         "messages_send.py", "messages_send_once_per_mapped", run_conf={"recipients": recipients, "campaign": "c-7"}
     )
@@ -127,7 +115,7 @@ def test_once_per_holds_across_mapped_instances(run_dag: RunDag, wapiflow_connec
     summaries = [result.xcoms["send[0]"], result.xcoms["send[1]"]]
     assert sum(s["sent"] for s in summaries) == 6
     assert sum(s["skipped_once_per"] for s in summaries) == 2  # the two phones both batches hold
-    assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
+    assert sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
 
 
 # --- 15.4 errors no retry can fix ----------------------------------------------------------------
@@ -136,7 +124,7 @@ def test_once_per_holds_across_mapped_instances(run_dag: RunDag, wapiflow_connec
 def test_an_unknown_template_fails_once_without_using_the_retries(
     run_dag: RunDag, wapiflow_connection: WapiFlowSimulator
 ) -> None:
-    recipients = [r["phone"] for r in _customers(wapiflow_connection, 2, first=600300201)]
+    recipients = [r["phone"] for r in seed_customers(wapiflow_connection, 2, first=600300201)]
     result = run_dag(
         "messages_send.py", "messages_send_unretryable", run_conf={"recipients": recipients, "template": "nope"}
     )
@@ -185,7 +173,7 @@ def test_max_failures_is_a_count_and_a_float_is_a_deprecated_rate(wapiflow_conne
         rate = SendMessageOperator(task_id="t", message="hi", recipients=["+1"], max_failure_rate=0.5)
     assert rate.max_failure_rate == 0.5
     # four invalid of eight: a rate of 0.5 lets the others go out, a count of 1 does not
-    recipients = [*(r["phone"] for r in _customers(wapiflow_connection, 4, first=600300301)), *["bad"] * 4]
+    recipients = [*(r["phone"] for r in seed_customers(wapiflow_connection, 4, first=600300301)), *["bad"] * 4]
     summary = SendMessageOperator(task_id="t", message="hi", recipients=recipients, max_failure_rate=0.5).execute(
         task_context()
     )
@@ -202,7 +190,7 @@ def test_a_later_try_without_a_ledger_refuses_unless_the_user_accepts_the_risk(
 ) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
-    phone = _customers(wapiflow_connection, 1, first=600300401)[0]["phone"]
+    phone = seed_customers(wapiflow_connection, 1, first=600300401)[0]["phone"]
     first = SendMessageOperator(task_id="t", message="hi", recipients=[phone]).execute(
         context_without_task_state_store()
     )
@@ -213,7 +201,7 @@ def test_a_later_try_without_a_ledger_refuses_unless_the_user_accepts_the_risk(
             context_without_task_state_store(try_number=2)
         )
     assert wapiflow_connection.request_count() == 0, "refused before any request"
-    assert _sent_per_mobile(wapiflow_connection)[phone[3:]] == 1
+    assert sent_per_mobile(wapiflow_connection)[phone[3:]] == 1
     accepted = SendMessageOperator(task_id="t", message="hi", recipients=[phone], allow_resend_without_ledger=True)
     assert accepted.execute(context_without_task_state_store(try_number=2))["sent"] == 1
 
@@ -225,7 +213,7 @@ def test_delivered_at_is_the_first_tries_delivery_and_a_retry_never_moves_it(
     wapiflow_connection: WapiFlowSimulator,
 ) -> None:
     sim = wapiflow_connection
-    recipients = [*_customers(sim, 2, first=600300501), {"phone": "+34600300503", "body_variables": ["C", "A-3"]}]
+    recipients = [*seed_customers(sim, 2, first=600300501), {"phone": "+34600300503", "body_variables": ["C", "A-3"]}]
     store = MemoryTaskStateStore()
     first = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients, max_failures=1)
     one = first.execute(task_context(store, try_number=1))  # the third is not a contact yet: not sent
@@ -251,7 +239,7 @@ def test_progress_lines_count_what_happened(
     wapiflow_connection: WapiFlowSimulator, debug_logs: Callable[[], str]
 ) -> None:
     sim = wapiflow_connection
-    phones = [r["phone"] for r in _customers(sim, 3, first=600300601)] + ["+34600300604", "+34600300605"]
+    phones = [r["phone"] for r in seed_customers(sim, 3, first=600300601)] + ["+34600300604", "+34600300605"]
     SendMessageOperator(task_id="t", message="hi", recipients=phones, max_failures=2, concurrency=1).execute(
         task_context()
     )  # the last two are not contacts: not sent
@@ -270,7 +258,7 @@ def test_read_back_resolves_unknowns_the_conversation_list_proves_sent(
     wapiflow_connection: WapiFlowSimulator, debug_logs: Callable[[], str]
 ) -> None:
     sim = wapiflow_connection
-    recipients = _customers(sim, 4, first=600300801)
+    recipients = seed_customers(sim, 4, first=600300801)
     # The customer of recipient 3 wrote first: its oldest conversation is the account's, which a
     # reply moves as well as our send, so it can prove nothing.
     sim.simulate_reply("34", recipients[3]["phone"][3:], "hola")
@@ -291,7 +279,7 @@ def test_read_back_resolves_unknowns_the_conversation_list_proves_sent(
     again = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients[:3], max_failures=3)
     two = again.execute(task_context(store, try_number=2))
     assert (two["skipped"], two["sent"], two["unknown_count"]) == (2, 0, 1)
-    assert max(_sent_per_mobile(sim).values()) == 1
+    assert max(sent_per_mobile(sim).values()) == 1
 
     # Without unknowns there is no read at all; a reply-moved account conversation is no proof.
     sim.inject("drop", process=True, times=1, path="inbox/send-template-message")
@@ -299,7 +287,7 @@ def test_read_back_resolves_unknowns_the_conversation_list_proves_sent(
     last = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients[3:], max_failures=1)
     three = last.execute(task_context())
     assert (three["unknown_resolved"], three["unknown_count"]) == (0, 1)
-    clean = SendTemplateOperator(task_id="t", template="order_shipped", recipients=_customers(sim, 2, 600300901))
+    clean = SendTemplateOperator(task_id="t", template="order_shipped", recipients=seed_customers(sim, 2, 600300901))
     sim.clear_requests()
     assert clean.execute(task_context())["unknown_resolved"] == 0
     assert sim.request_count(method="GET", path_prefix="inbox/conversation-list") == 0
@@ -334,7 +322,7 @@ def test_a_storm_ends_the_batch_in_bounded_time_and_the_next_try_completes_it(
     from airflow.sdk.exceptions import AirflowException
 
     sim = wapiflow_connection
-    recipients = _customers(sim, 40, first=600301001)
+    recipients = seed_customers(sim, 40, first=600301001)
     store = MemoryTaskStateStore()
     operator = SendTemplateOperator(
         task_id="t", template="order_shipped", recipients=recipients, concurrency=8, rate_limit_timeout=3
@@ -355,7 +343,7 @@ def test_a_storm_ends_the_batch_in_bounded_time_and_the_next_try_completes_it(
     retry = SendTemplateOperator(task_id="t", template="order_shipped", recipients=recipients, rate_limit_timeout=3)
     two = retry.execute(task_context(store, try_number=2))
     assert two["sent"] == 40
-    assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
+    assert sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
 
 
 def test_the_throttle_shares_one_back_off_and_adds_slots_back() -> None:
@@ -415,25 +403,25 @@ def test_a_cleared_send_task_messages_nobody_again(
 ) -> None:
     sim = wapiflow_connection
     monkeypatch.setenv("AIRFLOW__STATE_STORE__CLEAR_ON_SUCCESS", str(clear_on_success))
-    recipients = _customers(sim, 3, first=600302001 + 10 * clear_on_success)
+    recipients = seed_customers(sim, 3, first=600302001 + 10 * clear_on_success)
     first, second = _run_clear_and_rerun(sim, "messages_send_clear", recipients, 1 + clear_on_success)
-    assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
+    assert sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
     if clear_on_success:
         assert _task_state_rows("messages_send_clear", first.run_id) == 0, "Airflow wiped the task state on success"
     assert second.task_states["send"] == "success"
     assert second.tries["send"] == 2
     assert (second.xcoms["send"]["sent"], second.xcoms["send"]["skipped"]) == (0, 3)
-    assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients}), "nobody twice"
+    assert sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients}), "nobody twice"
 
 
 def test_resend_after_clear_messages_again_when_the_user_asks(
     wapiflow_connection: WapiFlowSimulator, airflow_db: None
 ) -> None:
     sim = wapiflow_connection
-    recipients = _customers(sim, 2, first=600302101)
+    recipients = seed_customers(sim, 2, first=600302101)
     _, second = _run_clear_and_rerun(sim, "messages_send_clear_resend", recipients, 5)
     assert second.xcoms["send"]["sent"] == 2
-    assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 2 for r in recipients})
+    assert sent_per_mobile(sim) == Counter({r["phone"][3:]: 2 for r in recipients})
 
 
 def test_a_marked_success_then_cleared_send_task_messages_nobody_again(
@@ -443,7 +431,7 @@ def test_a_marked_success_then_cleared_send_task_messages_nobody_again(
 
     sim = wapiflow_connection
     monkeypatch.setenv("AIRFLOW__STATE_STORE__CLEAR_ON_SUCCESS", "True")
-    recipients = [*_customers(sim, 2, first=600302201), {"phone": "+34600302203", "body_variables": ["C", "A-3"]}]
+    recipients = [*seed_customers(sim, 2, first=600302201), {"phone": "+34600302203", "body_variables": ["C", "A-3"]}]
     dag = _dag("messages_send_clear")
     when = pendulum.datetime(2026, 3, 9, tz="UTC")
     first = dag.test(run_conf={"recipients": recipients}, logical_date=when, run_after=when)
@@ -454,7 +442,7 @@ def test_a_marked_success_then_cleared_send_task_messages_nobody_again(
     clear_tasks(dag.dag_id, first.run_id, {"send"})
     second = run_cleared_tasks(dag, first.run_id)
     assert (second.xcoms["send"]["sent"], second.xcoms["send"]["skipped"]) == (1, 2)
-    assert _sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
+    assert sent_per_mobile(sim) == Counter({r["phone"][3:]: 1 for r in recipients})
 
 
 def test_read_back_evidence_is_the_contacts_oldest_api_conversation_moved_after_the_start() -> None:

@@ -18,6 +18,7 @@ from support import (
     task_context,
     template_id_of,
 )
+from support.customers import sent_per_mobile
 
 from airflow_provider_wapiflow.exceptions import WapiFlowInputError, WapiFlowPlanError
 from airflow_provider_wapiflow.models import mask_phone
@@ -45,10 +46,6 @@ def _seed(sim: WapiFlowSimulator, customers: list[tuple[str, str, str, str]] = C
     ]
 
 
-def _sent_per_mobile(sim: WapiFlowSimulator, template_id: int | None = None) -> Counter[str]:
-    return Counter(str(m["mobile"]) for m in sim.messages(direction="sent", template_id=template_id))
-
-
 # --- the retry rule through real DAG runs --------------------------------------------------------
 
 
@@ -65,7 +62,7 @@ def test_task_retry_resends_only_what_was_not_delivered(
         sim.inject("drop", process=True, times=1, path="inbox/send-template-message")
         result = run_dag("messages_send.py", "messages_send_template",
                          run_conf={"template": "order_shipped", "recipients": recipients})  # fmt: skip
-        sent = _sent_per_mobile(sim, template_id_of(sim, "order_shipped"))
+        sent = sent_per_mobile(sim, template_id_of(sim, "order_shipped"))
 
     assert result.succeeded, result
     assert result.tries["send"] == 2
@@ -103,7 +100,7 @@ def test_resend_unknown_sends_again_on_the_next_try(
                                  resend_unknown=True)  # fmt: skip
     summary = again.execute(task_context(store, try_number=2))
     assert (summary["sent"], summary["skipped"], summary["unknown_count"]) == (1, 1, 0)
-    assert _sent_per_mobile(sim)[CUSTOMERS[0][3]] == 2  # the user asked for it
+    assert sent_per_mobile(sim)[CUSTOMERS[0][3]] == 2  # the user asked for it
 
 
 def test_mapped_send_over_three_batches(run_dag: RunDag, wapiflow_connection: WapiFlowSimulator) -> None:
@@ -114,7 +111,7 @@ def test_mapped_send_over_three_batches(run_dag: RunDag, wapiflow_connection: Wa
     assert result.succeeded
     assert sorted(k for k in result.xcoms if k.startswith("send[")) == ["send[0]", "send[1]", "send[2]"]
     assert [result.xcoms[f"send[{i}]"]["sent"] for i in range(3)] == [3, 3, 3]
-    assert _sent_per_mobile(sim) == Counter({c[3]: 1 for c in customers})
+    assert sent_per_mobile(sim) == Counter({c[3]: 1 for c in customers})
 
 
 def test_send_message_with_a_document_through_a_dag_run(
@@ -154,7 +151,7 @@ def test_non_contacts_are_created_when_names_are_given(wapiflow_connection: Wapi
     created = sim.get_contact("34", "600111301")
     assert created is not None
     assert (created["firstname"], created["address"]["city"]) == ("Ana", "Madrid")
-    assert _sent_per_mobile(sim) == Counter({"600111301": 1})
+    assert sent_per_mobile(sim) == Counter({"600111301": 1})
 
 
 # --- batch behaviour -----------------------------------------------------------------------------
@@ -185,7 +182,7 @@ def test_duplicates_are_sent_once_and_progress_is_logged_masked(
     logs = debug_logs()
     assert summary["sent"] == 3
     assert summary["duplicates"] == [{"position": 4, "first_position": 1}]
-    assert _sent_per_mobile(sim) == Counter({c[3]: 1 for c in CUSTOMERS[:3]})
+    assert sent_per_mobile(sim) == Counter({c[3]: 1 for c in CUSTOMERS[:3]})
     assert "processed 3/3 (100%): 3 sent, 0 failed, 0 unknown" in logs
     repeated = mask_phone(recipients[0])
     warning = "1 recipients repeat an earlier phone and are not sent again (the first occurrence wins): "
@@ -397,7 +394,7 @@ def test_default_region_lets_national_numbers_through(wapiflow_connection: WapiF
     summary = SendMessageOperator(task_id="t", message="hi", recipients=national,
                                   default_region="ES").execute(task_context())  # fmt: skip
     assert summary["sent"] == 2
-    assert _sent_per_mobile(sim) == Counter({c[3]: 1 for c in CUSTOMERS[:2]})
+    assert sent_per_mobile(sim) == Counter({c[3]: 1 for c in CUSTOMERS[:2]})
     with pytest.raises(WapiFlowInputError, match="'default_region' must be a two-letter ISO country"):
         SendTemplateOperator(task_id="t2", template="x", recipients=[], default_region="Spain")
 
