@@ -15,7 +15,7 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTerminated, AirflowTaskTimeout
@@ -26,6 +26,7 @@ from airflow_provider_wapiflow.exceptions import (
     WapiFlowError,
     WapiFlowRateLimitError,
 )
+from airflow_provider_wapiflow.hooks.wapiflow import WapiFlowAsyncHook
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -145,7 +146,7 @@ class Throttle:
     an exponential wait when there is none); a 429 or a 503 halves the requests allowed in flight
     (multiplicative decrease), and normal answers add one slot back per ``limit`` answers (additive
     increase), up to ``concurrency``. When 429s go on for ``timeout`` seconds without one other
-    answer in between, no request starts any more: :meth:`slot` raises :class:`RateLimitTimeout`, so
+    answer in between, no request starts any more: :meth:`call` raises :class:`RateLimitTimeout`, so
     the batch ends within about ``timeout`` seconds. Used from one event loop.
     """
 
@@ -178,14 +179,6 @@ class Throttle:
         """The limit for the progress lines: ``concurrency 8/8``, or ``concurrency 2/8 (lowered by 429/503)``."""
         lowered = " (lowered by 429/503)" if self.limit < self.max_in_flight else ""
         return f"concurrency {self.limit}/{self.max_in_flight}{lowered}"
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        await self._acquire()
-        try:
-            yield
-        finally:
-            self._release()
 
     def _release(self) -> None:
         self._in_flight -= 1
@@ -383,6 +376,14 @@ class BulkRun(Generic[Item, Result]):
     @property
     def rate_limited(self) -> bool:
         return isinstance(self.stopped_by, RateLimitTimeout)
+
+    def hook(self, wapiflow_conn_id: str, pool_size: int) -> WapiFlowAsyncHook:
+        """The async hook of this try, answering to the batch's throttle."""
+        # 429s are not waited out per request by the hook: the throttle backs off for everybody, and it
+        # sees every answer the hook reads, so a 503 lowers the requests in flight too.
+        return WapiFlowAsyncHook(
+            wapiflow_conn_id, pool_size=pool_size, max_retry_after=0.0, on_answer=self.throttle.observe
+        )
 
     async def run(
         self,

@@ -374,10 +374,7 @@ class UpsertContactsOperator(MaskedRenderedFields, BaseOperator):
         duplicates: int,
         outcome: _Outcome,
     ) -> dict[str, Any]:
-        # 429s are not waited out per request by the hook: the batch's Throttle backs off for everybody.
-        hook = WapiFlowAsyncHook(
-            self.wapiflow_conn_id, pool_size=self.concurrency, max_retry_after=0.0, on_answer=run.throttle.observe
-        )
+        hook = run.hook(self.wapiflow_conn_id, pool_size=self.concurrency)
         try:
             wanted = {row.key for row in valid}
             # A 429 while reading restarts the read after the batch's shared back-off.

@@ -213,14 +213,7 @@ class _BulkSendOperator(BaseOperator):
     # --- the bulk send ------------------------------------------------------------------------------
 
     def _hook(self, run: BulkRun[Any, Any]) -> WapiFlowAsyncHook:
-        # 429s are not waited out per request by the hook: the batch's Throttle backs off for everybody,
-        # and it sees every answer the hook reads, so a 503 lowers the requests in flight too.
-        return WapiFlowAsyncHook(
-            self.wapiflow_conn_id,
-            pool_size=max(self.concurrency, 4),
-            max_retry_after=0.0,
-            on_answer=run.throttle.observe,
-        )
+        return run.hook(self.wapiflow_conn_id, pool_size=max(self.concurrency, 4))
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:
